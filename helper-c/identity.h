@@ -1,0 +1,10 @@
+#ifndef BPM_IDENTITY_H
+#define BPM_IDENTITY_H
+#include "plan.h"
+/* Becomes the job: rlimits, groups, uid/gid, exactly the plan's capabilities
+ * (bounding, permitted, inheritable, effective, ambient), no_new_privs, and
+ * the seccomp filter last. Called in the job's process right before exec. */
+void identity_become_job(const struct plan *plan);
+/* Drops the init to the job's user with no capabilities at all. */
+void identity_drop_init(const struct plan *plan);
+#endif

@@ -1,0 +1,123 @@
+/* pid 1 of the container, in the spirit of tini: one loop that reaps every
+ * child and forwards signals to the job, and exits with the job's status. */
+#define _GNU_SOURCE
+#include "init.h"
+#include "identity.h"
+#include "mounts.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const int forwarded_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, 0};
+extern char **environ;
+
+void block_signals(sigset_t *set, sigset_t *old) {
+    sigemptyset(set);
+    for (const int *s = forwarded_signals; *s; s++) sigaddset(set, *s);
+    sigaddset(set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, set, old)) die("sigprocmask");
+}
+
+int shell_status(int w) {
+    if (WIFEXITED(w)) return WEXITSTATUS(w);
+    if (WIFSIGNALED(w)) return 128 + WTERMSIG(w);
+    return 255;
+}
+
+/* The job's process: become the job and exec it. Errors go up the exec pipe. */
+static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd) {
+    report_fd = err_fd;
+    /* The job starts with no signal blocked, whatever bpm was handed. */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL)) die("sigprocmask");
+    identity_become_job(p);
+    environ = (char **)p->envp;
+    execvp(p->exe, (char *const *)p->argv);
+    int code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
+    char line[512];
+    int n = snprintf(line, sizeof line, "error: exec %s: %s\n", p->exe, strerror(errno));
+    if (n > 0) write_all(err_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(code);
+}
+
+static void record_exit(int status_fd, int w) {
+    if (status_fd < 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char line[96];
+    int n = snprintf(line, sizeof line, "%d %d %lld\n", WIFEXITED(w) ? WEXITSTATUS(w) : -1,
+                     WIFSIGNALED(w) ? WTERMSIG(w) : 0, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (n > 0) write_all(status_fd, line, (size_t)n);
+}
+
+void init_main(const struct plan *p, int status_fd) {
+    if (p->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) die("become subreaper");
+    if (p->rootfs) mounts_setup(p);
+
+    sigset_t set;
+    block_signals(&set, NULL);
+    int exec_pipe[2];
+    if (pipe2(exec_pipe, O_CLOEXEC)) die("pipe");
+    pid_t job = fork();
+    if (job < 0) die("fork job");
+    if (job == 0) {
+        close(exec_pipe[0]);
+        if (status_fd >= 0) close(status_fd);
+        close(report_fd);
+        start_job(p, exec_pipe[1]);
+    }
+    close(exec_pipe[1]);
+    identity_drop_init(p);
+
+    /* The pipe closes on a successful exec; anything read is the job's error. */
+    char err[600];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(exec_pipe[0], err + got, sizeof err - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got >= sizeof err - 1) break;
+    }
+    close(exec_pipe[0]);
+    if (got > 0) {
+        write_all(report_fd, err, got);
+        int w;
+        while (waitpid(job, &w, 0) < 0 && errno == EINTR) {}
+        _exit(shell_status(w));
+    }
+    write_str(report_fd, "ok\n");
+    close(report_fd);
+    report_fd = -1;
+
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&set, &info);
+        if (sig < 0) {
+            if (errno == EINTR) continue;
+            die("sigwaitinfo");
+        }
+        if (sig != SIGCHLD) {
+            kill(job, sig);
+            continue;
+        }
+        for (;;) {
+            int w;
+            pid_t pid = waitpid(-1, &w, WNOHANG);
+            if (pid <= 0) break;
+            if (pid == job) {
+                record_exit(status_fd, w);
+                _exit(shell_status(w));
+            }
+        }
+    }
+}

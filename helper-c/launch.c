@@ -1,0 +1,70 @@
+/* `launch`: read the plan, join the cgroups, unshare namespaces, and fork the
+ * container's init. Detached: report the init's pid and leave. Foreground:
+ * stay, forward signals to the init, and exit with its status. */
+#define _GNU_SOURCE
+#include "launch.h"
+#include "init.h"
+#include "plan.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct plan plan;
+
+static void join_cgroup(const char *procs) {
+    int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) die("open %s", procs);
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (write_all(fd, pid, (size_t)n)) die("join cgroup %s", procs);
+    close(fd);
+}
+
+int launch_main(int fd) {
+    report_fd = fd;
+    plan_read(fd, &plan);
+    if (plan.detach) setsid(); /* no controlling terminal; fails harmlessly if already a leader */
+
+    int status_fd = -1;
+    if (plan.status_path) {
+        status_fd = open(plan.status_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (status_fd < 0) die("open %s", plan.status_path);
+    }
+    for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
+    if (plan.ns_flags && unshare(plan.ns_flags)) die("unshare namespaces");
+
+    sigset_t set, old;
+    block_signals(&set, &old);
+    pid_t init = fork();
+    if (init < 0) die("fork init");
+    if (init == 0) init_main(&plan, status_fd);
+
+    char line[32];
+    int n = snprintf(line, sizeof line, "pid %d\n", (int)init);
+    write_all(fd, line, (size_t)n);
+    close(fd);
+    report_fd = -1;
+    if (plan.detach) return 0;
+
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&set, &info);
+        if (sig < 0) {
+            if (errno == EINTR) continue;
+            die("sigwaitinfo");
+        }
+        if (sig != SIGCHLD) {
+            kill(init, sig);
+            continue;
+        }
+        int w;
+        pid_t pid = waitpid(init, &w, WNOHANG);
+        if (pid == init) return shell_status(w);
+    }
+}

@@ -1,0 +1,28 @@
+/* bpm-helper: the small part of bpm that Node cannot do. The CLI extracts it
+ * and runs one verb per invocation; every decision was made by the CLI. */
+#include "launch.h"
+#include "stop.h"
+#include "util.h"
+#include <errno.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/* `lock`: take an exclusive flock on stdin, a lock file the CLI opened. The
+ * lock belongs to the open file, so it stays held by the CLI after we exit,
+ * and the kernel drops it when the CLI exits, however it dies. */
+static int lock_main(void) {
+    while (flock(0, LOCK_EX)) {
+        if (errno != EINTR) die("flock");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
+    if (!strcmp(verb, "lock")) return lock_main();
+    if (!strcmp(verb, "launch")) return launch_main(3);
+    if (!strcmp(verb, "stop")) return stop_main(argc - 2, argv + 2);
+    fail("usage: bpm-helper version|lock|launch|stop ...");
+}

@@ -1,0 +1,186 @@
+#define _GNU_SOURCE
+/* Plan records are NUL-terminated fields: a tag, then a fixed number of
+ * arguments. No JSON, no escaping: a field can hold any byte but NUL. */
+#include "plan.h"
+#include "util.h"
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+static const char *cur, *end;
+
+static const char *field(const char *tag) {
+    if (cur >= end) fail("plan: record %s is cut short", tag);
+    const char *nul = memchr(cur, '\0', (size_t)(end - cur));
+    if (!nul) fail("plan: record %s is not terminated", tag);
+    const char *f = cur;
+    cur = nul + 1;
+    return f;
+}
+
+static unsigned long long number(const char *tag, const char *s) {
+    unsigned long long v;
+    if (parse_u64(s, &v)) fail("plan: %s: bad number \"%s\"", tag, s);
+    return v;
+}
+
+static unsigned long mount_flags(const char *s) {
+    static const struct { const char *name; unsigned long flag; } names[] = {
+        {"ro", MS_RDONLY}, {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV},
+        {"noexec", MS_NOEXEC}, {"rec", MS_REC}, {"shared", MS_SHARED},
+    };
+    unsigned long flags = 0;
+    char buf[128];
+    if (strlen(s) >= sizeof buf) fail("plan: mount flags too long");
+    strcpy(buf, s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        size_t i;
+        for (i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(t, names[i].name)) break;
+        if (i == sizeof names / sizeof names[0]) fail("plan: unknown mount flag \"%s\"", t);
+        flags |= names[i].flag;
+    }
+    return flags;
+}
+
+static int rlimit_resource(const char *name) {
+    if (!strcmp(name, "nofile")) return RLIMIT_NOFILE;
+    if (!strcmp(name, "core")) return RLIMIT_CORE;
+    if (!strcmp(name, "nproc")) return RLIMIT_NPROC;
+    fail("plan: unknown rlimit \"%s\"", name);
+}
+
+static unsigned long long rlimit_value(const char *s) {
+    return strcmp(s, "unlimited") ? number("rlimit", s) : RLIM_INFINITY;
+}
+
+static struct op *new_op(struct plan *p, enum op_kind kind) {
+    if (p->n_ops >= MAX_OPS) fail("plan: too many mount operations");
+    struct op *op = &p->ops[p->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    return op;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static void parse(struct plan *p) {
+    for (;;) {
+        const char *tag = field("tag");
+        if (!strcmp(tag, "end")) break;
+        if (!strcmp(tag, "mode")) {
+            p->detach = !strcmp(field(tag), "detach");
+        } else if (!strcmp(tag, "cgroup")) {
+            if (p->n_cgroups >= MAX_CGROUPS) fail("plan: too many cgroups");
+            p->cgroups[p->n_cgroups++] = field(tag);
+        } else if (!strcmp(tag, "ns")) {
+            const char *ns = field(tag);
+            if (!strcmp(ns, "mount")) p->ns_flags |= CLONE_NEWNS;
+            else if (!strcmp(ns, "ipc")) p->ns_flags |= CLONE_NEWIPC;
+            else if (!strcmp(ns, "uts")) p->ns_flags |= CLONE_NEWUTS;
+            else if (!strcmp(ns, "pid")) p->ns_flags |= CLONE_NEWPID;
+            else fail("plan: unknown namespace \"%s\"", ns);
+        } else if (!strcmp(tag, "rootfs")) {
+            p->rootfs = field(tag);
+        } else if (!strcmp(tag, "bind")) {
+            struct op *op = new_op(p, OP_BIND);
+            op->src = field(tag); op->dst = field(tag); op->flags = mount_flags(field(tag));
+        } else if (!strcmp(tag, "fs")) {
+            struct op *op = new_op(p, OP_FS);
+            op->fstype = field(tag); op->src = field(tag); op->dst = field(tag);
+            op->flags = mount_flags(field(tag)); op->data = field(tag);
+        } else if (!strcmp(tag, "mknod")) {
+            struct op *op = new_op(p, OP_MKNOD);
+            op->dst = field(tag);
+            op->major = (unsigned)number(tag, field(tag));
+            op->minor = (unsigned)number(tag, field(tag));
+            op->mode = (unsigned)number(tag, field(tag)) & 07777;
+        } else if (!strcmp(tag, "symlink")) {
+            struct op *op = new_op(p, OP_SYMLINK);
+            op->src = field(tag); op->dst = field(tag);
+        } else if (!strcmp(tag, "mask")) {
+            new_op(p, OP_MASK)->dst = field(tag);
+        } else if (!strcmp(tag, "readonly")) {
+            new_op(p, OP_READONLY)->dst = field(tag);
+        } else if (!strcmp(tag, "rootro")) {
+            new_op(p, OP_ROOT_RO);
+        } else if (!strcmp(tag, "user")) {
+            p->uid = (uid_t)number(tag, field(tag));
+            p->gid = (gid_t)number(tag, field(tag));
+        } else if (!strcmp(tag, "group")) {
+            if (p->n_groups >= MAX_GROUPS) fail("plan: too many groups");
+            p->groups[p->n_groups++] = (gid_t)number(tag, field(tag));
+        } else if (!strcmp(tag, "caps")) {
+            p->caps = number(tag, field(tag));
+        } else if (!strcmp(tag, "rlimit")) {
+            if (p->n_rlimits >= MAX_RLIMITS) fail("plan: too many rlimits");
+            struct rlim *r = &p->rlimits[p->n_rlimits++];
+            r->resource = rlimit_resource(field(tag));
+            r->soft = rlimit_value(field(tag));
+            r->hard = rlimit_value(field(tag));
+        } else if (!strcmp(tag, "nonewprivs")) {
+            p->no_new_privs = 1;
+        } else if (!strcmp(tag, "subreaper")) {
+            p->subreaper = 1;
+        } else if (!strcmp(tag, "seccomp")) {
+            const char *hex = field(tag);
+            size_t n = strlen(hex);
+            if (n % 2 || n / 2 > 65536) fail("plan: bad seccomp program length");
+            unsigned char *bytes = malloc(n / 2 + 1);
+            if (!bytes) die("malloc");
+            for (size_t i = 0; i < n / 2; i++) {
+                int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+                if (hi < 0 || lo < 0) fail("plan: bad seccomp program");
+                bytes[i] = (unsigned char)(hi << 4 | lo);
+            }
+            p->seccomp = bytes; p->seccomp_len = n / 2;
+        } else if (!strcmp(tag, "cwd")) {
+            p->cwd = field(tag);
+        } else if (!strcmp(tag, "exe")) {
+            p->exe = field(tag);
+        } else if (!strcmp(tag, "arg")) {
+            if (p->argc >= MAX_LIST) fail("plan: too many arguments");
+            p->argv[p->argc++] = field(tag);
+        } else if (!strcmp(tag, "env")) {
+            if (p->envc >= MAX_LIST) fail("plan: too many environment variables");
+            p->envp[p->envc++] = field(tag);
+        } else if (!strcmp(tag, "status")) {
+            p->status_path = field(tag);
+        } else {
+            fail("plan: unknown record \"%s\"", tag);
+        }
+    }
+    if (!p->exe || p->argc == 0) fail("plan: no executable");
+    p->argv[p->argc] = NULL;
+    p->envp[p->envc] = NULL;
+}
+
+void plan_read(int fd, struct plan *p) {
+    char header[32];
+    size_t n = 0;
+    /* Header: "BPMPLAN1 <decimal length>\n", read a byte at a time. */
+    for (;;) {
+        if (n >= sizeof header - 1) fail("plan: header too long");
+        if (read_exact(fd, &header[n], 1)) die("plan: reading header");
+        if (header[n] == '\n') break;
+        n++;
+    }
+    header[n] = '\0';
+    size_t vlen = strlen(PLAN_VERSION);
+    if (strncmp(header, PLAN_VERSION " ", vlen + 1)) fail("plan: expected version %s, got \"%s\"", PLAN_VERSION, header);
+    unsigned long long len;
+    if (parse_u64(header + vlen + 1, &len) || len == 0 || len > MAX_PLAN_BYTES) fail("plan: bad length");
+    char *buf = malloc((size_t)len);
+    if (!buf) die("malloc");
+    if (read_exact(fd, buf, (size_t)len)) die("plan: reading %llu bytes", len);
+    memset(p, 0, sizeof *p);
+    cur = buf;
+    end = buf + len;
+    parse(p);
+}

@@ -1,0 +1,45 @@
+/* The launch plan: what TypeScript decided, as the helper executes it. */
+#ifndef BPM_PLAN_H
+#define BPM_PLAN_H
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAX_PLAN_BYTES (8u << 20)
+#define MAX_OPS 256
+#define MAX_LIST 4096
+#define MAX_GROUPS 256
+#define MAX_RLIMITS 16
+#define MAX_CGROUPS 16
+
+enum op_kind { OP_BIND, OP_FS, OP_MKNOD, OP_SYMLINK, OP_MASK, OP_READONLY, OP_ROOT_RO };
+
+struct op {
+    enum op_kind kind;
+    const char *src, *dst, *fstype, *data;
+    unsigned long flags;  /* MS_* */
+    unsigned major, minor, mode;
+};
+
+struct rlim { int resource; unsigned long long soft, hard; };
+
+struct plan {
+    int detach;
+    const char *cgroups[MAX_CGROUPS]; int n_cgroups;
+    int ns_flags;
+    const char *rootfs;
+    struct op ops[MAX_OPS]; int n_ops;
+    uid_t uid; gid_t gid;
+    gid_t groups[MAX_GROUPS]; int n_groups;
+    uint64_t caps;
+    struct rlim rlimits[MAX_RLIMITS]; int n_rlimits;
+    int no_new_privs;
+    const unsigned char *seccomp; size_t seccomp_len;
+    const char *cwd, *exe, *status_path;
+    const char *argv[MAX_LIST + 1]; int argc;
+    const char *envp[MAX_LIST + 1]; int envc;
+    int subreaper;  /* no pid namespace: init reaps as a subreaper instead of pid 1 */
+};
+
+/* Reads "BPMPLAN1 <len>\n" + records from fd and fills plan; dies on any error. */
+void plan_read(int fd, struct plan *plan);
+#endif

@@ -1,0 +1,76 @@
+/* `stop`: signal a container's init through a pidfd (immune to pid reuse),
+ * and escalate on a schedule: signal, grace, QUIT, dump time, KILL. Prints
+ * how it ended: "exited", "quit" or "killed"; "gone" if it was not running. */
+#define _GNU_SOURCE
+#include "stop.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
+static int start_time(pid_t pid, unsigned long long *out) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    p++;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return -1;
+    }
+    char *end = strchr(p + 1, ' ');
+    if (end) *end = '\0';
+    return parse_u64(p + 1, out);
+}
+
+static int exited_within(int pidfd, unsigned long long ms) {
+    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+    for (;;) {
+        int timeout = ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+        int r = poll(&pfd, 1, timeout);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) die("poll pidfd");
+        return r > 0;
+    }
+}
+
+static void send(int pidfd, int sig) {
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) && errno != ESRCH) die("signal %d", sig);
+}
+
+int stop_main(int argc, char **argv) {
+    unsigned long long pid, want_start, sig, grace, dump, killwait;
+    if (argc != 6 || parse_u64(argv[0], &pid) || parse_u64(argv[1], &want_start) || parse_u64(argv[2], &sig) ||
+        parse_u64(argv[3], &grace) || parse_u64(argv[4], &dump) || parse_u64(argv[5], &killwait) || pid == 0 ||
+        pid > 0x7fffffff || sig == 0 || sig > 64)
+        fail("usage: stop PID START-TIME SIGNAL GRACE-MS QUIT-MS KILL-MS");
+    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (pidfd < 0) {
+        if (errno == ESRCH) return write_str(1, "gone\n"), 0;
+        die("pidfd_open %llu", pid);
+    }
+    /* With the pidfd held the pid cannot be reused: check it is still ours. */
+    unsigned long long started;
+    if (start_time((pid_t)pid, &started) || started != want_start) return write_str(1, "gone\n"), 0;
+
+    send(pidfd, (int)sig);
+    if (exited_within(pidfd, grace)) return write_str(1, "exited\n"), 0;
+    send(pidfd, SIGQUIT);
+    if (exited_within(pidfd, dump)) return write_str(1, "quit\n"), 0;
+    send(pidfd, SIGKILL);
+    if (!exited_within(pidfd, killwait)) fail("process %llu survived SIGKILL", pid);
+    write_str(1, "killed\n");
+    return 0;
+}

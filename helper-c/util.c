@@ -1,0 +1,76 @@
+#include "util.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int report_fd = -1;
+
+static __attribute__((noreturn)) void vreport(int with_errno, const char *fmt, va_list ap) {
+    char msg[1024];
+    int saved = errno;
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+    if (with_errno) {
+        int m = snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(saved));
+        if (m > 0) n += m;
+        if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+    }
+    char line[1100];
+    int len = snprintf(line, sizeof line, "error: %.*s\n", n, msg);
+    if (len < 0) _exit(125);
+    if ((size_t)len >= sizeof line) len = sizeof line - 1;
+    if (report_fd >= 0) write_all(report_fd, line, (size_t)len);
+    else write_all(2, line, (size_t)len);
+    _exit(125);
+}
+
+void die(const char *fmt, ...) { va_list ap; va_start(ap, fmt); vreport(1, fmt, ap); }
+void fail(const char *fmt, ...) { va_list ap; va_start(ap, fmt); vreport(0, fmt, ap); }
+
+int write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int write_str(int fd, const char *s) { return write_all(fd, s, strlen(s)); }
+
+int read_exact(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int parse_u64(const char *s, unsigned long long *out) {
+    if (!s || !*s || strlen(s) > 20) return -1;
+    unsigned long long v = 0;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9') return -1;
+        unsigned d = (unsigned)(*c - '0');
+        if (v > (~0ULL - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,24 @@
+/* Shared helpers: fatal errors reported as one readable line, checked I/O. */
+#ifndef BPM_UTIL_H
+#define BPM_UTIL_H
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HELPER_VERSION "bpm-helper 1"
+#define PLAN_VERSION "BPMPLAN1"
+
+/* Where die() sends its message besides stderr (the CLI's report pipe), or -1. */
+extern int report_fd;
+
+/* Print "error: <what>: <strerror(errno)>" to the report pipe and exit. */
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+/* Same, without errno. */
+__attribute__((noreturn, format(printf, 1, 2))) void fail(const char *fmt, ...);
+
+int write_all(int fd, const void *buf, size_t len);
+/* Reads exactly len bytes; returns 0, or -1 on error or early EOF. */
+int read_exact(int fd, void *buf, size_t len);
+int write_str(int fd, const char *s);
+/* Parses a decimal unsigned number; the whole string must be digits. */
+int parse_u64(const char *s, unsigned long long *out);
+#endif

@@ -1,0 +1,20 @@
+import { command } from "../command.ts";
+import { describeExit, formatTable, listProcesses } from "../../lifecycle/list.ts";
+
+export default command({
+  meta: { name: "list", description: "List every process of every job with its pid and status" },
+  args: {
+    json: { type: "boolean", description: "machine-readable output, with how each process last ended and its cgroup usage" },
+    long: { type: "boolean", alias: "l", description: "add a column saying how each process last ended" },
+  },
+  run({ args }) {
+    const { rows, warnings } = listProcesses();
+    for (const w of warnings) process.stderr.write(`${w}\n`);
+    if (args.json) {
+      process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+      return;
+    }
+    const cells = rows.map((r) => [r.name, r.pid === null ? "-" : String(r.pid), r.status, ...(args.long ? [describeExit(r.lastExit)] : [])]);
+    process.stdout.write(formatTable(["Name", "Pid", "Status", ...(args.long ? ["Last exit"] : [])], cells));
+  },
+});

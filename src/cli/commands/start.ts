@@ -1,0 +1,13 @@
+import { command, jobArgs, requireJob } from "../command.ts";
+import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { start } from "../../lifecycle/start.ts";
+
+export default command({
+  meta: { name: "start", description: "Start a job's process, detached, isolated as configured in its bpm.yml" },
+  args: jobArgs,
+  async run({ args }) {
+    const ctx = jobContext(requireJob(args), args.process);
+    const { proc } = processConfig(ctx, "start");
+    await start(ctx, proc);
+  },
+});

@@ -1,0 +1,80 @@
+// bpm's entry point: finds the command, checks root and flags, runs it, and
+// turns every failure into "Error: <message>" and an exit status.
+import { renderUsage as cittyUsage, runCommand, type CommandDef } from "citty";
+import helperBinary from "bpm:helper-binary";
+import { setHelperBytes } from "../runtime/helper.ts";
+import { UserError } from "../lifecycle/job.ts";
+import { checkFlags, CommandError, UsageError, type BpmCommand } from "./command.ts";
+import list from "./commands/list.ts";
+import logs from "./commands/logs.ts";
+import pid from "./commands/pid.ts";
+import run from "./commands/run.ts";
+import shell from "./commands/shell.ts";
+import start from "./commands/start.ts";
+import stop from "./commands/stop.ts";
+import trace from "./commands/trace.ts";
+import validate from "./commands/validate.ts";
+import version, { VERSION } from "./commands/version.ts";
+
+const commands: Record<string, BpmCommand> = { start, stop, run, list, pid, logs, shell, trace, validate, version } as never;
+
+const main: CommandDef = {
+  meta: { name: "bpm", version: VERSION, description: "The BOSH process manager: runs each job's processes isolated, as vcap" },
+  subCommands: Object.fromEntries(Object.entries(commands).map(([k, c]) => [k, c.def])),
+};
+
+// citty colours its usage; keep plain text for pipes and logs.
+async function renderUsage(cmd: CommandDef, parent?: CommandDef): Promise<string> {
+  const text = await cittyUsage(cmd, parent);
+  return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+const ROOT_MESSAGE = "bpm must be run as root. Please run 'sudo -i' to become the root user.";
+
+async function bpm(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === "--version") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write((await renderUsage(main)) + "\n");
+    return name ? 0 : 1;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`Error: unknown command "${name}" for "bpm"\n\n${await renderUsage(main)}\n`);
+    return 1;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write((await renderUsage(cmd.def, main)) + "\n");
+    return 0;
+  }
+  try {
+    checkFlags(rest, (cmd.def.args ?? {}) as never);
+    if (cmd.needsRoot && process.getuid?.() !== 0) throw new CommandError(ROOT_MESSAGE);
+    await runCommand(cmd.def, { rawArgs: rest });
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`Error: ${e.message}\n\n${await renderUsage(cmd.def, main)}\n`);
+      return 1;
+    }
+    if (e instanceof CommandError) {
+      process.stderr.write(`Error: ${e.message}\n`);
+      return e.status;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`Error: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`Error: ${(e as Error).message ?? String(e)}\n`);
+    if (process.env.BPM_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return 1;
+  }
+}
+
+setHelperBytes(helperBinary);
+bpm(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

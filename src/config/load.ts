@@ -1,0 +1,159 @@
+// Reads bpm.yml the way the original's YAML 1.1 decoder did, keeping the
+// position of every value so that each problem names file:line:column.
+import { readFileSync } from "node:fs";
+import * as v from "valibot";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { configSchema, KNOWN_KEYS, type JobConfig, type SchemaContext } from "./schema.ts";
+
+export interface Problem {
+  file: string;
+  line: number;
+  col: number;
+  field: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.field ? p.field + ": " : ""}${p.message}`;
+}
+
+export class ConfigError extends Error {
+  readonly problems: Problem[];
+  constructor(problems: Problem[]) {
+    super(problems.map(formatProblem).join("; "));
+    this.problems = problems;
+  }
+}
+
+export interface LoadedConfig {
+  config: JobConfig;
+  /** Unknown keys: ignored like the original did, but worth telling the author. */
+  warnings: Problem[];
+}
+
+// What each place in the document holds: text fields take the written text
+// even when YAML reads it as a number or boolean (`args: [8080]`, `FOO: yes`).
+type Spec = "text" | "value" | { map: Record<string, Spec>; known: string } | { list: Spec } | { values: Spec };
+const VOLUME: Spec = { map: { path: "text" }, known: "volume" };
+const PROCESS: Spec = {
+  known: "process",
+  map: {
+    name: "text", executable: "text", workdir: "text", shutdown_signal: "text",
+    args: { list: "text" }, env: { values: "text" }, capabilities: { list: "text" },
+    hooks: { map: { pre_start: "text" }, known: "hooks" },
+    limits: { map: { memory: "text" }, known: "limits" },
+    additional_volumes: { list: VOLUME },
+    unsafe: { map: { unrestricted_volumes: { list: VOLUME } }, known: "unsafe" },
+  },
+};
+const TOP: Spec = { map: { processes: { list: PROCESS } }, known: "top" };
+
+type Key = string | number;
+export const fieldName = (path: readonly Key[]) =>
+  path.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
+
+export function parseJobConfig(source: string, file: string, ctx: SchemaContext): LoadedConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { version: "1.1", uniqueKeys: true, lineCounter: lines, prettyErrors: false });
+  const at = (offset: number) => lines.linePos(Math.min(offset, source.length));
+  const problem = (offset: number, field: string, message: string): Problem => ({ file, ...at(offset), field, message });
+
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const what = e.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(source, e.pos[0]))}` : e.message.split("\n")[0];
+        return problem(e.pos[0], "", `invalid YAML: ${what}`);
+      }),
+    );
+  }
+
+  const offsets = new Map<string, number>();
+  const warnings: Problem[] = [];
+  const value = toPlain(doc, doc.contents as Node | null, TOP, [], offsets, (offset, path) =>
+    warnings.push(problem(offset, fieldName(path), "unknown key, ignored")),
+  );
+
+  const result = v.safeParse(configSchema(ctx), value ?? {});
+  if (!result.success) {
+    const problems = result.issues.map((issue) => {
+      const path = (issue.path ?? []).map((p) => p.key as Key);
+      return problem(nearestOffset(offsets, path), fieldName(path), issue.message);
+    });
+    problems.sort((a, b) => a.line - b.line || a.col - b.col);
+    throw new ConfigError(problems);
+  }
+  return { config: result.output, warnings };
+}
+
+export function loadJobConfig(file: string, ctx: SchemaContext): LoadedConfig {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError([{ file, line: 0, col: 0, field: "", message: err.code === "ENOENT" ? "file not found" : err.message }]);
+  }
+  return parseJobConfig(source, file, ctx);
+}
+
+const keyAt = (source: string, offset: number) => /^[^:\n]*/.exec(source.slice(offset))![0].trim();
+
+function nearestOffset(offsets: Map<string, number>, path: Key[]): number {
+  for (let n = path.length; n >= 0; n--) {
+    const off = offsets.get(fieldName(path.slice(0, n)));
+    if (off !== undefined) return off;
+  }
+  return 0;
+}
+
+function toPlain(
+  doc: Document,
+  node: Node | null,
+  spec: Spec | undefined,
+  path: Key[],
+  offsets: Map<string, number>,
+  unknownKey: (offset: number, path: Key[]) => void,
+  depth = 0,
+): unknown {
+  if (depth > 64) throw new Error(`${fieldName(path)}: nested too deeply`);
+  if (node && isAlias(node)) node = node.resolve(doc) ?? null;
+  if (!node) return null;
+  if (node.range) offsets.set(fieldName(path), node.range[0]);
+  const recurse = (child: Node | null, childSpec: Spec | undefined, key: Key) =>
+    toPlain(doc, child, childSpec, [...path, key], offsets, unknownKey, depth + 1);
+
+  if (isScalar(node)) {
+    if (spec === "text") {
+      if (node.value === null) return path.length > 0 && typeof path[path.length - 1] === "number" ? "" : null;
+      if (typeof node.value !== "string" && node.source !== undefined) return String(node.source);
+    }
+    return node.value;
+  }
+  if (isSeq(node)) {
+    const item = spec && typeof spec === "object" && "list" in spec ? spec.list : undefined;
+    return node.items.map((child, i) => recurse(child as Node, item, i));
+  }
+  if (isMap(node)) {
+    const out: Record<string, unknown> = {};
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const keyNode = pair.key as Node | null;
+      const key = isScalar(keyNode) ? String(keyNode.source ?? keyNode.value) : String(keyNode);
+      let childSpec: Spec | undefined;
+      if (spec && typeof spec === "object" && "map" in spec) {
+        childSpec = spec.map[key] ?? "value";
+        if (!KNOWN_KEYS[spec.known]?.includes(key)) {
+          unknownKey(keyNode?.range?.[0] ?? 0, [...path, key]);
+          continue;
+        }
+      } else if (spec && typeof spec === "object" && "values" in spec) {
+        childSpec = spec.values;
+      }
+      let value = recurse(pair.value as Node | null, childSpec, key);
+      if (value === null && childSpec === "text" && spec && typeof spec === "object" && "values" in spec) value = "";
+      if (value !== null) out[key] = value;
+    }
+    return out;
+  }
+  return null;
+}

@@ -1,0 +1,153 @@
+// The shape of bpm.yml and every rule a value must follow. Rules that need to
+// know the job (where ROOT is, which dirs are the job's own) take a context.
+import * as v from "valibot";
+import { posix } from "node:path";
+import { capabilityNumber } from "./capabilities.ts";
+import { parseMemorySize } from "./units.ts";
+import { INTERNAL_ROOT } from "../bosh/paths.ts";
+
+export interface SchemaContext {
+  /** Host BOSH root (ROOT); volume paths may be written under it or under /var/vcap. */
+  root: string;
+  job: string;
+}
+
+const got = (issue: { received: string }) => `got ${issue.received}`;
+const text = v.string((i) => `expected text, ${got(i)}`);
+const flag = v.boolean((i) => `expected true or false, ${got(i)}`);
+const nonEmpty = (what: string) => v.pipe(text, v.nonEmpty(`${what} is required`));
+const wholeNumber = (min: number) =>
+  v.pipe(
+    v.number((i) => `expected a whole number, ${got(i)}`),
+    v.integer((i) => `expected a whole number, ${got(i)}`),
+    v.minValue(min, (i) => `must be at least ${min}, ${got(i)}`),
+    v.maxValue(Number.MAX_SAFE_INTEGER, (i) => `is too large, ${got(i)}`),
+  );
+const list = <T extends v.GenericSchema>(item: T) => v.array(item, (i) => `expected a list, ${got(i)}`);
+// valibot reports a missing key through the enclosing object's message.
+const map = <T extends v.ObjectEntries>(entries: T) =>
+  v.object(entries, (i) => (i.input === undefined && i.path?.length ? "is required" : `expected a map, ${got(i)}`));
+
+const isCanonical = (p: string) => p.startsWith("/") && posix.normalize(p) === p && !p.endsWith("/");
+const isStrictlyInside = (p: string, dir: string) => p.startsWith(dir.endsWith("/") ? dir : dir + "/");
+
+function volumePath(ctx: SchemaContext) {
+  const own = [
+    `${INTERNAL_ROOT}/data/${ctx.job}`, `${INTERNAL_ROOT}/store/${ctx.job}`,
+    posix.join(ctx.root, "data", ctx.job), posix.join(ctx.root, "store", ctx.job),
+  ];
+  return v.pipe(
+    nonEmpty("path"),
+    v.check(isCanonical, (i) => `volume path must be absolute and canonical (no "..", "//" or trailing "/"), got ${i.received}`),
+    v.check(
+      (p) => isStrictlyInside(p, INTERNAL_ROOT) || isStrictlyInside(p, ctx.root),
+      (i) => `volume path must be inside ${INTERNAL_ROOT}, got ${i.received}`,
+    ),
+    v.check((p) => !own.includes(p), (i) => `volume path ${i.received} is the job's own data or store directory: use ephemeral_disk or persistent_disk`),
+  );
+}
+
+const volume = (ctx: SchemaContext) =>
+  map({
+    path: volumePath(ctx),
+    writable: v.optional(flag, false),
+    allow_executions: v.optional(flag, false),
+    mount_only: v.optional(flag, false),
+    shared: v.optional(flag, false),
+  });
+
+const unrestrictedVolume = map({
+  path: v.pipe(nonEmpty("path"), v.check((p) => p.startsWith("/"), (i) => `path must be absolute, got ${i.received}`)),
+  writable: v.optional(flag, false),
+  allow_executions: v.optional(flag, false),
+  mount_only: v.optional(flag, false),
+  shared: v.optional(flag, false),
+});
+
+const memorySize = v.pipe(
+  text,
+  v.check((s) => parseMemorySize(s) !== null, (i) => `expected a size such as 512M or 2G (units B, K, M, G, T), got ${i.received}`),
+);
+
+const capability = v.pipe(text, v.check((c) => capabilityNumber(c) !== undefined, (i) => `unknown capability ${i.received}`));
+
+const processName = v.pipe(
+  nonEmpty("name"),
+  v.check((n) => !n.includes("/") && n !== "." && n !== ".." && !n.includes("\0"), (i) => `name may not contain "/" or be "." or "..", got ${i.received}`),
+);
+
+const process = (ctx: SchemaContext) =>
+  map({
+    name: processName,
+    executable: nonEmpty("executable"),
+    args: v.optional(list(text), []),
+    env: v.optional(v.record(text, text, (i) => `expected a map, ${got(i)}`), {}),
+    workdir: v.optional(v.pipe(text, v.check((p) => p.startsWith("/"), (i) => `workdir must be absolute, got ${i.received}`))),
+    hooks: v.optional(map({ pre_start: v.optional(text) }), {}),
+    capabilities: v.optional(list(capability), []),
+    limits: v.optional(
+      map({
+        memory: v.optional(memorySize),
+        open_files: v.optional(wholeNumber(1)),
+        processes: v.optional(wholeNumber(1)),
+        core_file_size: v.optional(wholeNumber(0)),
+      }),
+      {},
+    ),
+    ephemeral_disk: v.optional(flag, false),
+    persistent_disk: v.optional(flag, false),
+    additional_volumes: v.optional(list(volume(ctx)), []),
+    unsafe: v.optional(
+      map({
+        privileged: v.optional(flag, false),
+        host_pid_namespace: v.optional(flag, false),
+        unrestricted_volumes: v.optional(list(unrestrictedVolume), []),
+      }),
+      {},
+    ),
+    shutdown_signal: v.optional(
+      v.pipe(text, v.picklist(["TERM", "INT", ""], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
+      "TERM",
+    ),
+  });
+
+export function configSchema(ctx: SchemaContext) {
+  return v.pipe(
+    map({
+      processes: v.pipe(
+        list(process(ctx)),
+        v.minLength(1, "must have at least 1 process"),
+      ),
+    }),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const seen = new Set<string>();
+      dataset.value.processes.forEach((p, i) => {
+        if (seen.has(p.name)) {
+          addIssue({ message: `duplicate process name "${p.name}"`, path: [pathItem(dataset.value.processes, i), pathItem(p, "name")] });
+        }
+        seen.add(p.name);
+      });
+    }),
+  );
+}
+
+// valibot's issue paths carry the parent value with each key.
+function pathItem(input: unknown, key: string | number) {
+  return { type: "object", origin: "value", input, key, value: (input as Record<string | number, unknown>)[key] } as never;
+}
+
+export type JobConfig = v.InferOutput<ReturnType<typeof configSchema>>;
+export type ProcessConfig = JobConfig["processes"][number];
+export type Volume = ProcessConfig["additional_volumes"][number];
+
+/** Keys each kind of map knows; others are reported and ignored, as the original did. */
+export const KNOWN_KEYS: Record<string, readonly string[]> = {
+  top: ["processes"],
+  process: ["name", "executable", "args", "env", "workdir", "hooks", "capabilities", "limits", "ephemeral_disk",
+    "persistent_disk", "additional_volumes", "unsafe", "shutdown_signal"],
+  hooks: ["pre_start"],
+  limits: ["memory", "open_files", "processes", "core_file_size"],
+  volume: ["path", "writable", "allow_executions", "mount_only", "shared"],
+  unsafe: ["privileged", "host_pid_namespace", "unrestricted_volumes"],
+};

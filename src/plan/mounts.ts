@@ -1,0 +1,136 @@
+// The container's filesystem as an ordered list of operations for the helper:
+// everything before `rootro` happens inside the new root before pivot_root,
+// masks and read-only paths after it.
+import { existsSync, globSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
+import { posix } from "node:path";
+import type { ProcessConfig } from "../config/schema.ts";
+import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";
+
+export type MountFlag = "ro" | "nosuid" | "nodev" | "noexec" | "shared";
+export type MountOp =
+  | { kind: "bind"; source: string; target: string; flags: MountFlag[] }
+  | { kind: "fs"; fstype: string; source: string; target: string; flags: MountFlag[]; data: string }
+  | { kind: "mknod"; target: string; major: number; minor: number; mode: number }
+  | { kind: "symlink"; linkTarget: string; target: string }
+  | { kind: "mask"; target: string }
+  | { kind: "readonly"; target: string }
+  | { kind: "rootro" };
+
+const SYSTEM_DIRS = ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
+const RESOLVER_DIRS = ["/run/resolvconf", "/run/systemd/resolve"];
+export const MASKED_PATHS = ["/etc/sv", "/proc/kcore", "/proc/latency_stats", "/proc/sched_debug", "/proc/timer_list", "/proc/timer_stats", "/sys/firmware"];
+export const READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const DEVICES = [
+  { name: "null", major: 1, minor: 3 }, { name: "zero", major: 1, minor: 5 }, { name: "full", major: 1, minor: 7 },
+  { name: "random", major: 1, minor: 8 }, { name: "urandom", major: 1, minor: 9 }, { name: "tty", major: 5, minor: 0 },
+];
+
+export interface MountContext {
+  root: ExternalPath;
+  paths: JobPaths;
+  proc: ProcessConfig;
+  privileged: boolean;
+}
+
+/** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when privileged. */
+function bindFlags(ctx: MountContext, o: { writable: boolean; exec: boolean }): MountFlag[] {
+  const flags: MountFlag[] = ["nodev"];
+  if (!ctx.privileged) flags.push("nosuid");
+  if (!o.writable) flags.push("ro");
+  if (!o.exec) flags.push("noexec");
+  return flags;
+}
+
+/** A path written in bpm.yml (under /var/vcap, or under ROOT as the original took it) on the host. */
+export function volumeSource(root: ExternalPath, path: string): ExternalPath {
+  if (path === INTERNAL_ROOT || path.startsWith(INTERNAL_ROOT + "/")) return toExternal(root, path as InternalPath);
+  return path as ExternalPath;
+}
+
+/** Host directories the job sees, sorted so that a parent is mounted before what sits inside it. */
+function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "symlink" }>[] {
+  const { paths, proc } = ctx;
+  const out: Extract<MountOp, { kind: "bind" } | { kind: "symlink" }>[] = [];
+  const sys = (target: string, source: string, writable: boolean, exec: boolean) =>
+    out.push({ kind: "bind", source, target, flags: bindFlags(ctx, { writable, exec }) });
+
+  for (const dir of SYSTEM_DIRS) {
+    if (!existsSync(dir)) continue;
+    // Merged /usr: /bin is a symlink to usr/bin, and so it stays inside.
+    if (lstatSync(dir).isSymbolicLink()) {
+      const link = readlinkSync(dir);
+      if (!link.startsWith("/") && !link.includes("..")) {
+        out.push({ kind: "symlink", linkTarget: link, target: dir });
+        continue;
+      }
+    }
+    sys(dir, realpathSync(dir), false, true);
+  }
+  for (const dir of RESOLVER_DIRS) if (existsSync(dir)) sys(dir, realpathSync(dir), false, false);
+
+  const i = paths.internal;
+  for (const tmp of ["/tmp", "/var/tmp", i.tmpDir]) sys(tmp, paths.tmpDir, true, true);
+  for (const pkgs of [i.packages, i.dataPackages]) {
+    const host = toExternal(ctx.root, pkgs);
+    if (existsSync(host)) sys(pkgs, realpathSync(host), false, true);
+  }
+  sys(i.jobDir, realpathSync(paths.jobDir), false, true);
+  sys(i.logDir, paths.logDir, true, false);
+  sys(i.socketDir, paths.socketDir, true, false);
+  if (proc.ephemeral_disk) sys(i.dataDir, paths.dataDir, true, true);
+  if (proc.persistent_disk) sys(i.storeDir, paths.storeDir, true, true);
+
+  for (const v of proc.additional_volumes) {
+    out.push({
+      kind: "bind",
+      source: volumeSource(ctx.root, v.path),
+      target: v.path,
+      flags: [...bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }), ...(v.shared ? (["shared"] as const) : [])],
+    });
+  }
+  const mounted = out.map((m) => m.target);
+  for (const v of proc.unsafe.unrestricted_volumes) {
+    const matches = /[*?[]/.test(v.path) ? globSync(v.path).sort() : [v.path];
+    for (const path of matches) {
+      // What bpm already mounts wins over an unrestricted volume beneath it.
+      if (mounted.some((m) => path === m || path.startsWith(m + "/"))) continue;
+      out.push({ kind: "bind", source: path, target: path, flags: bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }) });
+    }
+  }
+  // Stable sort by depth: /var/vcap/data/JOB before /var/vcap/data/JOB/tmp.
+  const depth = (p: string) => posix.normalize(p).split("/").length;
+  return out.map((m, n) => ({ m, n })).sort((a, b) => depth(a.m.target) - depth(b.m.target) || a.n - b.n).map((x) => x.m);
+}
+
+/** /proc, a small /dev with the usual nodes, /dev/pts, /dev/shm, /dev/mqueue, read-only /sys. */
+function kernelFilesystems(ctx: MountContext): MountOp[] {
+  const nosuid: MountFlag[] = ctx.privileged ? [] : ["nosuid"];
+  const ops: MountOp[] = [
+    { kind: "fs", fstype: "proc", source: "proc", target: "/proc", flags: [...nosuid, "nodev", "noexec"], data: "" },
+    { kind: "fs", fstype: "tmpfs", source: "tmpfs", target: "/dev", flags: [...nosuid, "noexec"], data: "mode=755,size=64k" },
+  ];
+  for (const d of DEVICES) ops.push({ kind: "mknod", target: `/dev/${d.name}`, major: d.major, minor: d.minor, mode: 0o666 });
+  ops.push(
+    { kind: "fs", fstype: "devpts", source: "devpts", target: "/dev/pts", flags: [...nosuid, "noexec"], data: "newinstance,ptmxmode=0666,mode=0620" },
+    { kind: "symlink", linkTarget: "pts/ptmx", target: "/dev/ptmx" },
+    // No size cap: a small /dev/shm once crashed PostgreSQL.
+    { kind: "fs", fstype: "tmpfs", source: "shm", target: "/dev/shm", flags: [...nosuid, "nodev", "noexec"], data: "mode=1777" },
+    { kind: "fs", fstype: "mqueue", source: "mqueue", target: "/dev/mqueue", flags: [...nosuid, "nodev", "noexec"], data: "" },
+    { kind: "symlink", linkTarget: "/proc/self/fd", target: "/dev/fd" },
+    { kind: "symlink", linkTarget: "/proc/self/fd/0", target: "/dev/stdin" },
+    { kind: "symlink", linkTarget: "/proc/self/fd/1", target: "/dev/stdout" },
+    { kind: "symlink", linkTarget: "/proc/self/fd/2", target: "/dev/stderr" },
+    { kind: "fs", fstype: "sysfs", source: "sysfs", target: "/sys", flags: ["ro", ...nosuid, "nodev", "noexec"], data: "" },
+  );
+  return ops;
+}
+
+export function buildMounts(ctx: MountContext): MountOp[] {
+  const ops: MountOp[] = [...binds(ctx), ...kernelFilesystems(ctx)];
+  if (!ctx.privileged) {
+    for (const target of MASKED_PATHS) ops.push({ kind: "mask", target });
+    for (const target of READONLY_PATHS) ops.push({ kind: "readonly", target });
+  }
+  ops.push({ kind: "rootro" });
+  return ops;
+}

@@ -1,0 +1,73 @@
+// File operations for places a job can write to: nothing here follows a
+// symlink, and ownership and mode are set on the open descriptor.
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+export const ROOT_OWNER: Owner = { uid: 0, gid: 0 };
+
+/** mkdir -p, then set owner and mode on the last directory; refuses symlinks anywhere it creates or checks. */
+export function ensureDir(path: string, mode: number, owner: Owner = ROOT_OWNER): void {
+  const missing: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink() && missing.length === 0 && p === path) throw new Error(`refusing to use ${p}: it is a symlink`);
+      if (!st.isDirectory() && !st.isSymbolicLink()) throw new Error(`${p} exists and is not a directory`);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      missing.unshift(p);
+      if (p === dirname(p)) break;
+    }
+  }
+  for (const p of missing) {
+    try {
+      mkdirSync(p, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  const fd = openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens (creating) a file for appending without following a symlink at its path. */
+export function openAppend(path: string, mode: number, owner: Owner): number {
+  let fd: number;
+  try {
+    fd = openSync(path, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW | C.O_NONBLOCK, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw new Error(`refusing to open ${path}: it is a symlink`);
+    throw e;
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new Error(`refusing to open ${path}: not a regular file`);
+  }
+  fchownSync(fd, owner.uid, owner.gid);
+  fchmodSync(fd, mode);
+  return fd;
+}
+
+/** Writes a file whole or not at all: temp file, fsync, rename. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}

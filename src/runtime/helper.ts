@@ -1,0 +1,86 @@
+// The C helper travels inside bpm and is extracted on first use to
+// ROOT/data/bpm/helper-<sha256>: a root-owned 0700 directory and file,
+// written atomically. Every use re-checks the hash and runs the very file
+// descriptor that was checked, so a swapped file can never run.
+import { createHash } from "node:crypto";
+import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ensureDir } from "./files.ts";
+
+let embedded: Uint8Array | null = null;
+let verified: { dir: string; fd: number } | null = null;
+
+/** Called once by the entry point with the bytes the bundle carries. */
+export function setHelperBytes(bytes: Uint8Array): void {
+  embedded = bytes;
+}
+
+export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+export const helperFileName = (bytes: Uint8Array) => `helper-${sha256(bytes)}`;
+
+/** Returns an open descriptor of a verified copy of the helper, extracting it if needed. */
+export function ensureHelper(dir: string, bytes: Uint8Array): number {
+  ensureDir(dir, 0o700);
+  const path = join(dir, helperFileName(bytes));
+  const fd = openVerified(path, bytes);
+  if (fd !== null) return fd;
+  const tmp = join(dir, `.helper.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const out = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o700);
+  try {
+    writeSync(out, bytes);
+    fsyncSync(out);
+  } finally {
+    closeSync(out);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkSync(tmp);
+    throw e;
+  }
+  const dirFd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY);
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+  const again = openVerified(path, bytes);
+  if (again === null) throw new Error(`helper at ${path} failed verification right after extraction`);
+  return again;
+}
+
+/** An fd of path if it is a root-owned 0700 regular file with exactly these bytes, else null (a bad copy is removed). */
+function openVerified(path: string, bytes: Uint8Array): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === "ELOOP") {
+      unlinkSync(path);
+      return null;
+    }
+    throw e;
+  }
+  const st = fstatSync(fd);
+  let ok = st.isFile() && st.uid === 0 && (st.mode & 0o7777) === 0o700 && st.size === bytes.length;
+  if (ok) {
+    const buf = Buffer.alloc(bytes.length);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    ok = got === buf.length && sha256(buf) === sha256(bytes);
+  }
+  if (ok) return fd;
+  closeSync(fd);
+  unlinkSync(path);
+  return null;
+}
+
+/** The path that runs the verified helper (its descriptor, via /proc). */
+export function helperExecPath(dir: string): string {
+  if (!embedded) throw new Error("this build of bpm carries no helper");
+  if (verified?.dir !== dir) verified = { dir, fd: ensureHelper(dir, embedded) };
+  return `/proc/self/fd/${verified.fd}`;
+}
