@@ -73,7 +73,10 @@ export function parseJobConfig(source: string, file: string, ctx: SchemaContext)
     warnings.push(problem(offset, fieldName(path), "unknown key, ignored")),
   );
 
-  const result = v.safeParse(configSchema(ctx), value ?? {});
+  if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
+    throw new ConfigError([problem(0, "", `expected a map with a "processes" list, got ${Array.isArray(value) ? "a list" : JSON.stringify(value)}`)]);
+  }
+  const result = v.safeParse(configSchema(ctx), value ?? {}, { abortPipeEarly: true });
   if (!result.success) {
     const problems = result.issues.map((issue) => {
       const path = (issue.path ?? []).map((p) => p.key as Key);

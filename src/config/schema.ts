@@ -23,6 +23,7 @@ const wholeNumber = (min: number) =>
     v.minValue(min, (i) => `must be at least ${min}, ${got(i)}`),
     v.maxValue(Number.MAX_SAFE_INTEGER, (i) => `is too large, ${got(i)}`),
   );
+const isMap = (x: unknown) => typeof x === "object" && x !== null && !Array.isArray(x);
 const list = <T extends v.GenericSchema>(item: T) => v.array(item, (i) => `expected a list, ${got(i)}`);
 // valibot reports a missing key through the enclosing object's message.
 const map = <T extends v.ObjectEntries>(entries: T) =>
@@ -81,7 +82,7 @@ const process = (ctx: SchemaContext) =>
     name: processName,
     executable: nonEmpty("executable"),
     args: v.optional(list(text), []),
-    env: v.optional(v.record(text, text, (i) => `expected a map, ${got(i)}`), {}),
+    env: v.optional(v.pipe(v.unknown(), v.check(isMap, (i) => `expected a map, ${got(i)}`), v.record(text, text)), {}),
     workdir: v.optional(v.pipe(text, v.check((p) => p.startsWith("/"), (i) => `workdir must be absolute, got ${i.received}`))),
     hooks: v.optional(map({ pre_start: v.optional(text) }), {}),
     capabilities: v.optional(list(capability), []),
@@ -124,7 +125,10 @@ export function configSchema(ctx: SchemaContext) {
       const seen = new Set<string>();
       dataset.value.processes.forEach((p, i) => {
         if (seen.has(p.name)) {
-          addIssue({ message: `duplicate process name "${p.name}"`, path: [pathItem(dataset.value.processes, i), pathItem(p, "name")] });
+          addIssue({
+            message: `duplicate process name "${p.name}"`,
+            path: [pathItem(dataset.value, "processes"), pathItem(dataset.value.processes, i), pathItem(p, "name")],
+          });
         }
         seen.add(p.name);
       });

@@ -47,6 +47,15 @@ export function volumeSource(root: ExternalPath, path: string): ExternalPath {
   return path as ExternalPath;
 }
 
+/** The real host path, where it exists; symlinks only in root-owned places are resolved. */
+const resolved = (p: string) => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+};
+
 /** Host directories the job sees, sorted so that a parent is mounted before what sits inside it. */
 function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "symlink" }>[] {
   const { paths, proc } = ctx;
@@ -74,7 +83,7 @@ function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "
     const host = toExternal(ctx.root, pkgs);
     if (existsSync(host)) sys(pkgs, realpathSync(host), false, true);
   }
-  sys(i.jobDir, realpathSync(paths.jobDir), false, true);
+  sys(i.jobDir, resolved(paths.jobDir), false, true);
   sys(i.logDir, paths.logDir, true, false);
   sys(i.socketDir, paths.socketDir, true, false);
   if (proc.ephemeral_disk) sys(i.dataDir, paths.dataDir, true, true);

@@ -5,7 +5,7 @@
 // own sub-directory, so test roots on one machine never share a cgroup.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
 
 export type CgroupVersion = 1 | 2;
@@ -51,9 +51,8 @@ const write = (dir: string, file: string, value: string | number) => writeFileSy
 
 /** v2 only lets a cgroup limit what its parent enables in cgroup.subtree_control. */
 function enableControllers(fsRoot: string, dir: string): void {
-  const rel = dir.slice(fsRoot.length + 1).split("/");
   let cur = fsRoot;
-  for (const part of rel.slice(0, -1)) {
+  for (const part of dir.slice(fsRoot.length + 1).split("/")) {
     const have = readFileSync(join(cur, "cgroup.subtree_control"), "utf8").split(/\s+/);
     if (!have.includes("memory") || !have.includes("pids")) write(cur, "cgroup.subtree_control", "+memory +pids");
     cur = join(cur, part);
@@ -148,6 +147,15 @@ export async function removeCgroup(cg: JobCgroup): Promise<void> {
         // EBUSY while the kernel finishes tearing down exited tasks.
         if (code !== "EBUSY" || i > 200) throw e;
         await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    // A test root's scope directory goes with its last job.
+    const parent = dirname(dir);
+    if (/^root-[0-9a-f]{12}$/.test(basename(parent))) {
+      try {
+        rmdirSync(parent);
+      } catch {
+        // other jobs of that root still have cgroups
       }
     }
   }

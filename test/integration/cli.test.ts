@@ -1,0 +1,85 @@
+// The executable as operators and release authors meet it.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { BPM, bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
+
+describe("bpm command line", { skip: skipUnlessRoot }, () => {
+  let root: Root;
+  before(() => {
+    root = makeRoot("cli");
+    chmodSync(root.path, 0o755);
+  });
+  after(() => root.cleanup());
+  const asVcap = (...args: string[]) =>
+    spawnSync("setpriv", ["--reuid=vcap", "--regid=vcap", "--init-groups", BPM, ...args], { encoding: "utf8", env: { PATH: "/usr/bin:/bin", BPM_BOSH_ROOT: root.path } });
+
+  it("prints its version without Node on PATH", () => {
+    const r = spawnSync(BPM, ["version"], { encoding: "utf8", env: { PATH: "/nonexistent" } });
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.equal(spawnSync(BPM, ["--version"], { encoding: "utf8" }).stdout, r.stdout);
+  });
+  it("requires root for job commands, with the original's words", () => {
+    for (const cmd of ["start", "stop", "list", "pid", "logs"]) {
+      const r = asVcap(cmd, "web");
+      assert.equal(r.status, 1, cmd);
+      assert.equal(r.stderr, "Error: bpm must be run as root. Please run 'sudo -i' to become the root user.\n");
+    }
+    assert.equal(asVcap("version").status, 0);
+  });
+  it("says when a job is missing, a flag is unknown, or a command does not exist", () => {
+    const r = root.bpm("start");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^Error: must specify a job\n\n.*USAGE/s);
+    assert.match(root.bpm("stop", "web", "--force").stderr, /^Error: unknown flag: --force/);
+    assert.match(root.bpm("frobnicate").stderr, /^Error: unknown command "frobnicate"/);
+    assert.match(root.bpm("start", "--help").stdout, /-p, --process/);
+  });
+  it("reports an unknown process and a broken config with the original's prefixes", () => {
+    root.job("web", bashJob("web", "exec sleep 1"));
+    const p = root.bpm("start", "web", "-p", "nope");
+    assert.equal(p.stderr, `Error: process "nope" not present in job configuration (${root.path}/jobs/web/config/bpm.yml)\n`);
+    root.job("broken", "processes:\n- name: broken\n  executable: /bin/x\n  limits: {open_files: lots}\n");
+    const b = root.bpm("start", "broken");
+    assert.equal(b.status, 1);
+    assert.equal(b.stderr, `Error: failed to parse job configuration: ${root.path}/jobs/broken/config/bpm.yml:4:24: processes[0].limits.open_files: expected a whole number, got "lots"\n`);
+    assert.match(root.log("broken", "broken", "stdout"), /^$/);
+  });
+  it("validates without root and lists every problem with its position", () => {
+    mkdirSync(`${root.path}/jobs/two/config`, { recursive: true });
+    writeFileSync(`${root.path}/jobs/two/config/bpm.yml`, "processes:\n- name: two\n  executable: /bin/x\n  shutdown_signal: KILL\n  limits: {memory: lots}\n");
+    chmodSync(`${root.path}/jobs`, 0o755);
+    const r = asVcap("validate", `${root.path}/jobs/two/config/bpm.yml`);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout,
+      `${root.path}/jobs/two/config/bpm.yml:4:20: processes[0].shutdown_signal: shutdown_signal must be TERM or INT, got "KILL"\n` +
+      `${root.path}/jobs/two/config/bpm.yml:5:20: processes[0].limits.memory: expected a size such as 512M or 2G (units B, K, M, G, T), got "lots"\n`);
+    assert.equal(r.stderr, "Error: 1 of 1 configuration is invalid\n");
+    const all = root.bpm("validate");
+    assert.equal(all.status, 1);
+    assert.match(all.stdout, /ok: .*jobs\/web\/config\/bpm.yml/);
+    assert.equal(root.bpm("validate", "web").status, 0);
+  });
+  it("lists invalid configs on stderr and skips them", () => {
+    const r = root.bpm("list");
+    assert.equal(r.status, 0);
+    assert.match(r.stderr, /^invalid config for broken: /m);
+    assert.match(r.stdout, /^Name +Pid +Status\nweb +- +stopped\n$/m);
+  });
+  it("shows the last lines of the logs like tail", () => {
+    mkdirSync(`${root.path}/sys/log/logged`, { recursive: true });
+    writeFileSync(`${root.path}/sys/log/logged/logged.stdout.log`, Array.from({ length: 40 }, (_, i) => `out ${i}`).join("\n") + "\n");
+    writeFileSync(`${root.path}/sys/log/logged/logged.stderr.log`, "err 1\nerr 2\n");
+    const tail = (...a: string[]) => spawnSync("tail", a, { encoding: "utf8" }).stdout;
+    const out = `${root.path}/sys/log/logged/logged.stdout.log`;
+    const err = `${root.path}/sys/log/logged/logged.stderr.log`;
+    assert.equal(root.bpm("logs", "logged").stdout, tail("-n", "25", out));
+    assert.equal(root.bpm("logs", "logged", "-n", "3").stdout, tail("-n", "3", out));
+    assert.equal(root.bpm("logs", "logged", "-e").stdout, tail("-n", "25", err));
+    assert.equal(root.bpm("logs", "logged", "-a", "-n", "2").stdout, tail("-n", "2", out, err));
+    assert.equal(root.bpm("logs", "logged", "-a", "-q", "-n", "2").stdout, tail("-q", "-n", "2", out, err));
+    assert.equal(root.bpm("logs", "nothing").stderr, "Error: logs not found\n");
+  });
+});

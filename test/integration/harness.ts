@@ -1,0 +1,79 @@
+// Helpers for tests that start real jobs: a throwaway BOSH root per test (not
+// under /tmp, which jobs see as their own), jobs written as bash scripts, and
+// the built bpm executable run against that root.
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const BPM = resolve(import.meta.dirname, "../../dist/bpm");
+export const isRoot = process.getuid?.() === 0;
+export const skipUnlessRoot = isRoot && existsSync(BPM) ? false : "needs root and a built dist/bpm (run `npm test` as root)";
+const ROOTS = "/var/tmp/bpm-tests";
+
+export interface Root {
+  path: string;
+  /** Writes jobs/NAME/config/bpm.yml. */
+  job(name: string, yaml: string): void;
+  bpm(...args: string[]): SpawnSyncReturns<string>;
+  bpmAsync(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }>;
+  log(job: string, proc?: string, stream?: "stdout" | "stderr"): string;
+  /** Waits until the job's stdout log contains text. */
+  waitForLog(job: string, text: string | RegExp, timeoutMs?: number, proc?: string): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export function makeRoot(name: string): Root {
+  const path = join(ROOTS, `${name}-${process.pid}-${randomBytes(3).toString("hex")}`);
+  mkdirSync(join(path, "jobs"), { recursive: true });
+  mkdirSync(join(path, "packages"), { recursive: true });
+  mkdirSync(join(path, "store"), { recursive: true });
+  const env = { ...process.env, BPM_BOSH_ROOT: path };
+  const root: Root = {
+    path,
+    job(job, yaml) {
+      mkdirSync(join(path, "jobs", job, "config"), { recursive: true });
+      writeFileSync(join(path, "jobs", job, "config", "bpm.yml"), yaml);
+    },
+    bpm: (...args) => spawnSync(BPM, args, { env, encoding: "utf8", timeout: 60_000 }),
+    bpmAsync: (...args) =>
+      new Promise((res) => {
+        const c = spawn(BPM, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        c.stdout.on("data", (d) => (stdout += d));
+        c.stderr.on("data", (d) => (stderr += d));
+        c.on("close", (status) => res({ status, stdout, stderr }));
+      }),
+    log(job, proc = job, stream = "stdout") {
+      try {
+        return readFileSync(join(path, "sys", "log", job, `${proc}.${stream}.log`), "utf8");
+      } catch {
+        return "";
+      }
+    },
+    async waitForLog(job, text, timeoutMs = 10_000, proc = job) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const log = root.log(job, proc);
+        if (typeof text === "string" ? log.includes(text) : text.test(log)) return log;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${text} in ${job}'s log; have:\n${log}\nstderr:\n${root.log(job, proc, "stderr")}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async cleanup() {
+      const jobs = existsSync(join(path, "jobs")) ? readdirSync(join(path, "jobs")) : [];
+      await Promise.all(jobs.map((j) => root.bpmAsync("stop", j)));
+      // Processes of other names in these jobs were stopped by the tests themselves.
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
+  return root;
+}
+
+/** A bpm.yml with one process that runs a bash script. */
+export function bashJob(name: string, script: string, extra = ""): string {
+  return `processes:\n- name: ${name}\n  executable: /bin/bash\n  args:\n  - -c\n  - ${JSON.stringify(script)}\n${extra}`;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

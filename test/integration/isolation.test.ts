@@ -1,0 +1,100 @@
+// What a job can see and do, observed from inside the job itself.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
+
+const probe = String.raw`
+echo "ID=$(id -u):$(id -g):$(id -G | tr ' ' ',')"
+echo "PIDS=$(ls /proc | grep -E '^[0-9]+$' | tr '\n' ',')"
+for p in /var/vcap/jobs/other /var/vcap/data/other /root /home; do [ -e $p ] && echo "VISIBLE=$p"; done
+for p in /etc /usr /var/vcap/jobs/observer /; do touch $p/.bpm-probe 2>/dev/null && echo "WRITABLE=$p"; done
+echo shared > /tmp/probe-file; echo "VARTMP=$(cat /var/tmp/probe-file)"; echo "TMPDIR_SAME=$(cat $TMPDIR/probe-file)"
+echo "ENV_TMPDIR=$TMPDIR"; echo "ENV_HOME=$HOME"; echo "ENV_LANG=$LANG"; echo "ENV_PATH=$PATH"; echo "ENV_FOO=$FOO"
+echo "NETNS=$(readlink /proc/self/ns/net)"
+echo "KCORE=$(head -c 16 /proc/kcore 2>/dev/null | wc -c)"
+echo "TIMERLIST=$(cat /proc/timer_list 2>/dev/null | wc -c)"
+echo "PROCSYS_WRITABLE=$( (echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo yes || echo no)"
+grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status | sed 's/:\s*/=/'
+echo "NOFILE=$(ulimit -n)"; echo "CORE=$(ulimit -c)"
+echo "DEVS=$(ls /dev | tr '\n' ',')"
+echo "PWD=$(pwd)"
+echo DONE
+exec sleep 1000`;
+
+describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
+  let root: Root;
+  let facts: Map<string, string[]>;
+  before(async () => {
+    root = makeRoot("isolation");
+    root.job("observer", bashJob("observer", probe, "  env: {FOO: bar}\n  limits: {open_files: 512, core_file_size: 0}\n"));
+    root.job("other", bashJob("other", "exec sleep 1000"));
+    mkdirSync(`${root.path}/data/other`, { recursive: true });
+    writeFileSync(`${root.path}/jobs/other/secret`, "x");
+    for (const j of ["observer", "other"]) assert.equal(root.bpm("start", j).status, 0);
+    const log = await root.waitForLog("observer", "DONE");
+    facts = new Map();
+    for (const line of log.split("\n")) {
+      const i = line.indexOf("=");
+      if (i > 0) facts.set(line.slice(0, i), [...(facts.get(line.slice(0, i)) ?? []), line.slice(i + 1)]);
+    }
+  });
+  after(() => root.cleanup());
+  const fact = (k: string) => facts.get(k)?.[0];
+
+  it("runs as vcap with its primary and supplementary groups", () => {
+    const uid = execFileSync("id", ["-u", "vcap"], { encoding: "utf8" }).trim();
+    const gid = execFileSync("id", ["-g", "vcap"], { encoding: "utf8" }).trim();
+    const groups = execFileSync("id", ["-G", "vcap"], { encoding: "utf8" }).trim().split(" ").sort();
+    const [u, g, gs] = fact("ID")!.split(":");
+    assert.equal(u, uid);
+    assert.equal(g, gid);
+    assert.deepEqual(gs!.split(",").sort(), groups);
+  });
+  it("sees only its own processes", () => {
+    const pids = fact("PIDS")!.split(",").filter(Boolean).map(Number);
+    assert.ok(pids.includes(1), "the init is pid 1");
+    assert.ok(pids.length <= 6, `expected a handful of pids, saw ${pids.join(",")}`);
+  });
+  it("cannot see other jobs, /root or /home", () => {
+    assert.deepEqual(facts.get("VISIBLE") ?? [], []);
+  });
+  it("cannot write /etc, /usr, its job dir or the root", () => {
+    assert.deepEqual(facts.get("WRITABLE") ?? [], []);
+  });
+  it("has /tmp, /var/tmp and TMPDIR as one writable place", () => {
+    assert.equal(fact("VARTMP"), "shared");
+    assert.equal(fact("TMPDIR_SAME"), "shared");
+  });
+  it("gets the default environment plus its own", () => {
+    assert.equal(fact("ENV_TMPDIR"), "/var/vcap/data/observer/tmp");
+    assert.equal(fact("ENV_HOME"), "/var/vcap/data/observer");
+    assert.equal(fact("ENV_LANG"), "en_US.UTF-8");
+    assert.equal(fact("ENV_PATH"), "/var/vcap/jobs/observer/bin:/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:.");
+    assert.equal(fact("ENV_FOO"), "bar");
+    assert.equal(fact("PWD"), "/var/vcap/jobs/observer");
+  });
+  it("shares the host's network namespace", () => {
+    assert.equal(fact("NETNS"), readlinkSync("/proc/self/ns/net"));
+  });
+  it("cannot read masked /proc paths or write /proc/sys", () => {
+    assert.equal(fact("KCORE"), "0");
+    assert.equal(fact("TIMERLIST"), "0");
+    assert.equal(fact("PROCSYS_WRITABLE"), "no");
+  });
+  it("holds no capabilities", () => {
+    for (const k of ["CapEff", "CapPrm", "CapBnd", "CapAmb"]) assert.equal(fact(k), "0000000000000000", k);
+  });
+  it("gets its open-files and core-size limits", () => {
+    assert.equal(fact("NOFILE"), "512");
+    assert.equal(fact("CORE"), "0");
+  });
+  it("has a small /dev with the usual nodes", () => {
+    const devs = fact("DEVS")!.split(",");
+    for (const d of ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"]) {
+      assert.ok(devs.includes(d), `/dev/${d} missing from ${devs.join(" ")}`);
+    }
+    assert.ok(!devs.includes("sda") && !devs.includes("vda") && !devs.includes("kmsg"));
+  });
+});

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkFlags, repeatedFlag, requireJob } from "../../src/cli/command.ts";
+import { formatTable } from "../../src/lifecycle/list.ts";
+
+const runArgs = {
+  job: { type: "positional" }, process: { type: "string", alias: "p" },
+  volume: { type: "string", alias: "v" }, env: { type: "string", alias: "e" },
+} as const;
+
+describe("command-line parsing", () => {
+  it("keeps every value of a repeated flag, in every spelling", () => {
+    const raw = ["job", "-v", "/a", "--volume", "/b:writable", "--volume=/c", "-v/d", "-e", "A=1", "-e", "A=2", "--", "-v", "x"];
+    assert.deepEqual(repeatedFlag(raw, "volume", "v"), ["/a", "/b:writable", "/c", "/d"]);
+    assert.deepEqual(repeatedFlag(raw, "env", "e"), ["A=1", "A=2"]);
+    assert.throws(() => repeatedFlag(["-e"], "env", "e"), /needs a value/);
+  });
+  it("rejects unknown flags, long and short, and accepts aliases", () => {
+    assert.doesNotThrow(() => checkFlags(["job", "-p", "x", "--process=y", "-v", "a"], runArgs));
+    assert.throws(() => checkFlags(["job", "--bogus"], runArgs), /unknown flag: --bogus/);
+    assert.throws(() => checkFlags(["job", "-x"], runArgs), /unknown flag: -x/);
+    assert.doesNotThrow(() => checkFlags(["job", "--", "--anything"], runArgs));
+  });
+  it("requires a job", () => {
+    assert.throws(() => requireJob({}), /must specify a job/);
+    assert.equal(requireJob({ job: "web" }), "web");
+  });
+  it("aligns tables like Go's tabwriter with padding 1", () => {
+    assert.equal(formatTable(["Name", "Pid", "Status"], [["web", "123", "running"], ["web.worker", "-", "stopped"]]),
+      "Name       Pid Status\nweb        123 running\nweb.worker -   stopped\n");
+  });
+});

@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ConfigError, formatProblem, parseJobConfig } from "../../src/config/load.ts";
+import { parseMemorySize } from "../../src/config/units.ts";
+
+const fixtures = join(import.meta.dirname, "../fixtures/config");
+const ctx = { root: "/var/vcap", job: "server" };
+const parse = (text: string, c = ctx) => parseJobConfig(text, "bpm.yml", c);
+
+describe("bpm.yml parsing", () => {
+  it("accepts every field of the contract, YAML 1.1 booleans and numbers as text", () => {
+    const { config, warnings } = parse(readFileSync(join(fixtures, "good/full.yml"), "utf8"));
+    const [p, w] = config.processes;
+    assert.deepEqual(p!.args, ["--port", "2424", "--verbose", "yes", "1.50"]);
+    assert.deepEqual(p!.env, { FOO: "BAR", ENABLED: "on", COUNT: "3", EMPTY: "" });
+    assert.equal(p!.ephemeral_disk, true);
+    assert.equal(p!.persistent_disk, true);
+    assert.deepEqual(p!.additional_volumes[0], { path: "/var/vcap/data/sockets", writable: true, allow_executions: false, mount_only: false, shared: false });
+    assert.equal(p!.unsafe.host_pid_namespace, false);
+    assert.equal(p!.shutdown_signal, "INT");
+    assert.equal(p!.limits.open_files, 1024);
+    assert.equal(w!.executable, "worker");
+    assert.equal(w!.shutdown_signal, "TERM");
+    assert.deepEqual(warnings.map(formatProblem), ["bpm.yml:29:3: processes[0].future_option: unknown key, ignored"]);
+  });
+
+  for (const file of readdirSync(join(fixtures, "bad")).filter((f) => f.endsWith(".yml"))) {
+    it(`rejects ${file} with every problem and its position`, () => {
+      const expected = readFileSync(join(fixtures, "bad", file.replace(/\.yml$/, ".expected")), "utf8");
+      assert.throws(
+        () => parse(readFileSync(join(fixtures, "bad", file), "utf8")),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError);
+          assert.equal(e.problems.map(formatProblem).join("\n") + "\n", expected);
+          return true;
+        },
+      );
+    });
+  }
+
+  it("accepts volume paths under a moved ROOT as the original did", () => {
+    const c = { root: "/srv/bosh", job: "server" };
+    const yaml = "processes:\n- name: s\n  executable: x\n  additional_volumes:\n  - path: /srv/bosh/data/sockets\n  - path: /var/vcap/data/sockets\n";
+    assert.equal(parse(yaml, c).config.processes[0]!.additional_volumes.length, 2);
+    assert.throws(() => parse(yaml.replace("/srv/bosh/data/sockets", "/srv/bosh/store/server"), c), /job's own data or store/);
+  });
+
+  it("joins several problems into one message for start", () => {
+    assert.throws(() => parse("processes:\n- name: a\n"), (e: Error) => e.message === "bpm.yml:2:3: processes[0].executable: is required");
+  });
+
+  it("parses memory sizes with 1024-based units", () => {
+    assert.equal(parseMemorySize("1G"), 2 ** 30);
+    assert.equal(parseMemorySize("512MB"), 512 * 2 ** 20);
+    assert.equal(parseMemorySize("1.5k"), 1536);
+    assert.equal(parseMemorySize("100B"), 100);
+    assert.equal(parseMemorySize("12"), null);
+    assert.equal(parseMemorySize("0M"), null);
+    assert.equal(parseMemorySize("1Q"), null);
+  });
+});

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ext, jobPaths } from "../../src/bosh/paths.ts";
+import { parseJobConfig } from "../../src/config/load.ts";
+import { encodePlan } from "../../src/plan/encode.ts";
+import { buildPlan, type PlanInput } from "../../src/plan/plan.ts";
+
+const root = ext("/var/vcap");
+function plan(yaml: string) {
+  const proc = parseJobConfig(yaml, "bpm.yml", { root, job: "web" }).config.processes[0]!;
+  const input: PlanInput = {
+    root, paths: jobPaths(root, "web"), proc, mode: "detach", cgroupProcs: ["/cg/cgroup.procs"],
+    user: { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] },
+    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL"] },
+  };
+  return buildPlan(input);
+}
+const base = "processes:\n- name: web\n  executable: /bin/web\n";
+
+describe("launch plan", () => {
+  it("isolates in mount, ipc, uts and pid namespaces, never the network", () => {
+    assert.deepEqual(plan(base).namespaces, ["mount", "ipc", "uts", "pid"]);
+    assert.deepEqual(plan(base + "  unsafe: {host_pid_namespace: true}\n").namespaces, ["mount", "ipc", "uts"]);
+  });
+  it("runs as the job user with no capabilities and no_new_privs", () => {
+    const p = plan(base);
+    assert.deepEqual(p.user, { uid: 1000, gid: 1000, groups: [1000, 4] });
+    assert.deepEqual(p.capabilities, []);
+    assert.equal(p.noNewPrivs, true);
+    assert.deepEqual(plan(base + "  capabilities: [NET_BIND_SERVICE, CAP_NET_BIND_SERVICE]\n").capabilities, ["NET_BIND_SERVICE"]);
+  });
+  it("gives a privileged job root and the host's bounding set", () => {
+    const p = plan(base + "  unsafe: {privileged: true}\n");
+    assert.deepEqual(p.user, { uid: 0, gid: 0, groups: [0] });
+    assert.deepEqual(p.capabilities, ["CHOWN", "KILL"]);
+    assert.equal(p.noNewPrivs, false);
+    assert.ok(!p.mounts.some((m) => m.kind === "mask"));
+  });
+  it("sets rlimits from the config, or passes on bpm's own open-files limit", () => {
+    assert.deepEqual(plan(base).rlimits, [{ name: "nofile", soft: 4096, hard: 4096 }]);
+    assert.deepEqual(plan(base + "  limits: {open_files: 10, core_file_size: 0}\n").rlimits, [
+      { name: "nofile", soft: 10, hard: 10 }, { name: "core", soft: 0, hard: 0 },
+    ]);
+  });
+  it("mounts the job's places with the contract's options, parents first", () => {
+    const p = plan(base + "  ephemeral_disk: true\n  additional_volumes: [{path: /var/vcap/data/shared, writable: true}]\n");
+    const binds = p.mounts.filter((m) => m.kind === "bind") as Array<{ target: string; source: string; flags: string[] }>;
+    const at = (t: string) => binds.find((b) => b.target === t)!;
+    assert.deepEqual(at("/tmp").flags.sort(), ["nodev", "nosuid"]);
+    assert.equal(at("/tmp").source, "/var/vcap/data/web/tmp");
+    assert.ok(at("/etc").flags.includes("ro"));
+    assert.deepEqual(at("/var/vcap/data/shared").flags.sort(), ["nodev", "noexec", "nosuid"]);
+    const order = binds.map((b) => b.target);
+    assert.ok(order.indexOf("/var/vcap/data/web") < order.indexOf("/var/vcap/data/web/tmp"));
+    assert.ok(p.mounts.some((m) => m.kind === "mask" && m.target === "/proc/kcore"));
+    assert.equal(p.mounts.at(-1)!.kind, "rootro");
+  });
+  it("adds the default environment under the job's own", () => {
+    const env = plan(base + "  env: {LANG: C}\n").env;
+    assert.equal(env.LANG, "C");
+    assert.equal(env.TMPDIR, "/var/vcap/data/web/tmp");
+    assert.equal(env.HOME, "/var/vcap/data/web");
+  });
+  it("encodes the plan as versioned, length-prefixed NUL-separated records", () => {
+    const buf = encodePlan(plan(base + "  args: [a, 'b c']\n"));
+    const nl = buf.indexOf(10);
+    const [version, len] = buf.subarray(0, nl).toString().split(" ");
+    assert.equal(version, "BPMPLAN1");
+    assert.equal(Number(len), buf.length - nl - 1);
+    const fields = buf.subarray(nl + 1).toString().split("\0");
+    assert.equal(fields.at(-1), "");
+    assert.equal(fields.at(-2), "end");
+    const argsAt = fields.indexOf("exe");
+    assert.deepEqual(fields.slice(argsAt, argsAt + 8), ["exe", "/bin/web", "arg", "/bin/web", "arg", "a", "arg", "b c"]);
+  });
+});
