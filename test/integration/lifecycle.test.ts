@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { bashJob, makeRoot, skipUnlessRoot, sleep, type Root } from "./harness.ts";
+import { spawn } from "node:child_process";
+import { BPM, bashJob, makeRoot, skipUnlessRoot, sleep, type Root } from "./harness.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 const listJson = (root: Root) => JSON.parse(root.bpm("list", "--json").stdout) as Array<Record<string, any>>;
@@ -183,5 +184,47 @@ describe("many jobs and slow stops", { skip: skipUnlessRoot }, () => {
     assert.ok(took >= 16_500 && took < 20_000, `stop took ${took} ms`);
     assert.ok(!alive(init));
     assert.match(readFileSync(`${root.path}/sys/log/stubborn/bpm.log`, "utf8"), /forceful-shutdown/);
+  });
+});
+
+describe("recovery", { skip: skipUnlessRoot }, () => {
+  let root: Root;
+  before(() => (root = makeRoot("recovery")));
+  after(() => root.cleanup());
+
+  it("treats state left by a reboot, or a recycled pid, as failed and starts afresh", async () => {
+    root.job("rebooted", bashJob("rebooted", "echo fresh; exec sleep 1000"));
+    mkdirSync(`${root.path}/sys/run/bpm/rebooted`, { recursive: true });
+    // The pid now belongs to someone else (this test runner), with another start time.
+    const stale = { version: 1, job: "rebooted", process: "rebooted", id: "bpm-rebooted", pid: process.pid, startTime: 1,
+      startedAt: "2020-01-01T00:00:00.000Z", cgroup: { version: 1, memory: "/nonexistent/a", pids: "/nonexistent/b" }, shutdownSignal: "TERM" };
+    writeFileSync(`${root.path}/sys/run/bpm/rebooted/rebooted.state.json`, JSON.stringify(stale));
+    writeFileSync(`${root.path}/sys/run/bpm/rebooted/rebooted.pid`, String(process.pid));
+    assert.match(root.bpm("list").stdout, /rebooted +- +failed/);
+    assert.equal(root.bpm("pid", "rebooted").status, 1);
+    assert.equal(root.bpm("start", "rebooted").status, 0);
+    await root.waitForLog("rebooted", "fresh");
+    const pid = Number(root.bpm("pid", "rebooted").stdout);
+    assert.notEqual(pid, process.pid);
+    assert.equal(root.bpm("stop", "rebooted").status, 0);
+    assert.ok(alive(process.pid), "the recycled pid's owner was not signalled");
+  });
+
+  it("recovers when bpm itself is killed in the middle of a start", async () => {
+    root.job("interrupted", bashJob("interrupted", "echo up; exec sleep 1000"));
+    for (const delay of [5, 30, 60, 120]) {
+      const c = spawn(BPM, ["start", "interrupted"], { env: { ...process.env, BPM_BOSH_ROOT: root.path }, stdio: "ignore" });
+      await sleep(delay);
+      c.kill("SIGKILL");
+      await new Promise((r) => c.on("close", r));
+      // Whatever was left, the next start leaves exactly one running process with a matching pidfile.
+      assert.equal(root.bpm("start", "interrupted").status, 0);
+      const rows = listJson(root).filter((r) => r.name === "interrupted");
+      assert.equal(rows[0]!.status, "running");
+      assert.equal(Number(readFileSync(`${root.path}/sys/run/bpm/interrupted/interrupted.pid`, "utf8")), rows[0]!.pid);
+      assert.equal(rows[0]!.pids, 2, "one init and one job in the cgroup");
+      assert.equal(root.bpm("stop", "interrupted").status, 0);
+      assert.equal(listJson(root).find((r) => r.name === "interrupted")!.status, "stopped");
+    }
   });
 });
