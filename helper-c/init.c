@@ -26,6 +26,19 @@ void block_signals(sigset_t *set, sigset_t *old) {
     if (sigprocmask(SIG_BLOCK, set, old)) die("sigprocmask");
 }
 
+void forward_until_child(const sigset_t *set, pid_t to) {
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(set, &info);
+        if (sig < 0) {
+            if (errno == EINTR) continue;
+            die("sigwaitinfo");
+        }
+        if (sig == SIGCHLD) return;
+        kill(to, sig);
+    }
+}
+
 int shell_status(int w) {
     if (WIFEXITED(w)) return WEXITSTATUS(w);
     if (WIFSIGNALED(w)) return 128 + WTERMSIG(w);
@@ -100,16 +113,7 @@ void init_main(const struct plan *p, int status_fd) {
     report_fd = -1;
 
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(&set, &info);
-        if (sig < 0) {
-            if (errno == EINTR) continue;
-            die("sigwaitinfo");
-        }
-        if (sig != SIGCHLD) {
-            kill(job, sig);
-            continue;
-        }
+        forward_until_child(&set, job);
         for (;;) {
             int w;
             pid_t pid = waitpid(-1, &w, WNOHANG);

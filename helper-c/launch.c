@@ -53,16 +53,7 @@ int launch_main(int fd) {
     if (plan.detach) return 0;
 
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(&set, &info);
-        if (sig < 0) {
-            if (errno == EINTR) continue;
-            die("sigwaitinfo");
-        }
-        if (sig != SIGCHLD) {
-            kill(init, sig);
-            continue;
-        }
+        forward_until_child(&set, init);
         int w;
         pid_t pid = waitpid(init, &w, WNOHANG);
         if (pid == init) return shell_status(w);
