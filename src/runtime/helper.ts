@@ -2,6 +2,7 @@
 // ROOT/data/bpm/helper-<sha256>: a root-owned 0700 directory and file,
 // written atomically. Every use re-checks the hash and runs the very file
 // descriptor that was checked, so a swapped file can never run.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -43,7 +44,18 @@ export function ensureHelper(dir: string, bytes: Uint8Array): number {
   closeSync(dirFd);
   const again = openVerified(path, bytes);
   if (again === null) throw new Error(`helper at ${path} failed verification right after extraction`);
+  selfCheck(path);
   return again;
+}
+
+export const HELPER_VERSION = "bpm-helper 1 BPMPLAN1";
+
+/** A freshly extracted helper must run and speak our plan version (a noexec data dir would stop it here). */
+function selfCheck(path: string): void {
+  const r = spawnSync(path, ["version"], { encoding: "utf8" });
+  if (r.status !== 0 || r.stdout.trim() !== HELPER_VERSION) {
+    throw new Error(`helper ${path} does not run: ${r.error?.message ?? (r.stderr.trim() || `printed "${r.stdout.trim()}"`)}`);
+  }
 }
 
 /** An fd of path if it is a root-owned 0700 regular file with exactly these bytes, else null (a bad copy is removed). */

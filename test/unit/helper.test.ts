@@ -13,7 +13,8 @@ const isRoot = process.getuid?.() === 0;
 describe("helper extraction", { skip: isRoot ? false : "the helper must be root-owned: run as root" }, () => {
   const base = mkdtempSync(join(tmpdir(), "bpm-helper-"));
   const dir = join(base, "data", "bpm");
-  const bytes = Buffer.from("#!/bin/sh\necho helper\n" + "x".repeat(1000));
+  // A stand-in that answers the version check like the real helper.
+  const bytes = Buffer.from("#!/bin/sh\necho 'bpm-helper 1 BPMPLAN1'\n#" + "x".repeat(1000) + "\n");
   const file = join(dir, helperFileName(bytes));
   after(() => rmSync(base, { recursive: true, force: true }));
 
@@ -24,6 +25,10 @@ describe("helper extraction", { skip: isRoot ? false : "the helper must be root-
     assert.equal(statSync(file).uid, 0);
     assert.deepEqual(readFileSync(file), bytes);
     assert.deepEqual(readdirSync(dir), [helperFileName(bytes)], "no temp files left");
+  });
+  it("refuses a helper that does not answer its version check", () => {
+    const broken = Buffer.from("#!/bin/sh\necho something else\n");
+    assert.throws(() => ensureHelper(dir, broken), /does not run: printed "something else"/);
   });
   it("replaces a tampered copy", () => {
     const tampered = Buffer.from(bytes);
