@@ -48,21 +48,18 @@ function volumePath(ctx: SchemaContext) {
   );
 }
 
-const volume = (ctx: SchemaContext) =>
-  map({
-    path: volumePath(ctx),
-    writable: v.optional(flag, false),
-    allow_executions: v.optional(flag, false),
-    mount_only: v.optional(flag, false),
-    shared: v.optional(flag, false),
-  });
-
-const unrestrictedVolume = map({
-  path: v.pipe(nonEmpty("path"), v.check((p) => p.startsWith("/"), (i) => `path must be absolute, got ${i.received}`)),
+const volumeOptions = {
   writable: v.optional(flag, false),
   allow_executions: v.optional(flag, false),
   mount_only: v.optional(flag, false),
   shared: v.optional(flag, false),
+};
+
+const volume = (ctx: SchemaContext) => map({ path: volumePath(ctx), ...volumeOptions });
+
+const unrestrictedVolume = map({
+  path: v.pipe(nonEmpty("path"), v.check((p) => p.startsWith("/"), (i) => `path must be absolute, got ${i.received}`)),
+  ...volumeOptions,
 });
 
 const memorySize = v.pipe(

@@ -51,7 +51,6 @@ export interface PlanInput {
   cgroupProcs: string[];
   mode: LaunchPlan["mode"];
   host: HostFacts;
-  /** Extra environment and volumes from `bpm run -e/-v` are merged into proc by the caller. */
 }
 
 export function defaultEnv(paths: JobPaths): Record<string, string> {

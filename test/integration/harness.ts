@@ -5,6 +5,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { after, before } from "node:test";
 
 export const BPM = resolve(import.meta.dirname, "../../dist/bpm");
 export const isRoot = process.getuid?.() === 0;
@@ -69,6 +70,16 @@ export function makeRoot(name: string): Root {
     },
   };
   return root;
+}
+
+/** A fresh root for the enclosing describe(), cleaned up after it: call the result to get it. */
+export function useRoot(name: string): () => Root {
+  let root: Root | undefined;
+  before(() => {
+    root = makeRoot(name);
+  });
+  after(() => root?.cleanup());
+  return () => root!;
 }
 
 /** A bpm.yml with one process that runs a bash script. */

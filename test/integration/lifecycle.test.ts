@@ -2,229 +2,225 @@
 // signals, escalation, locking, recovery.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
-import { BPM, bashJob, makeRoot, skipUnlessRoot, sleep, type Root } from "./harness.ts";
+import { BPM, bashJob, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 const listJson = (root: Root) => JSON.parse(root.bpm("list", "--json").stdout) as Array<Record<string, any>>;
 
 describe("lifecycle", { skip: skipUnlessRoot }, () => {
-  let root: Root;
-  before(() => (root = makeRoot("lifecycle")));
-  after(() => root.cleanup());
+  const root = useRoot("lifecycle");
 
   it("writes a pidfile without newline, reports running, and stops at once on TERM", async () => {
-    root.job("quick", bashJob("quick", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"));
-    assert.equal(root.bpm("start", "quick").status, 0);
-    await root.waitForLog("quick", "up");
-    const pidfile = readFileSync(`${root.path}/sys/run/bpm/quick/quick.pid`, "utf8");
+    root().job("quick", bashJob("quick", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"));
+    assert.equal(root().bpm("start", "quick").status, 0);
+    await root().waitForLog("quick", "up");
+    const pidfile = readFileSync(`${root().path}/sys/run/bpm/quick/quick.pid`, "utf8");
     assert.match(pidfile, /^\d+$/);
-    assert.equal(root.bpm("pid", "quick").stdout, `${pidfile}\n`);
-    assert.match(root.bpm("list").stdout, new RegExp(`^Name +Pid +Status\\nquick +${pidfile} running\\n`));
+    assert.equal(root().bpm("pid", "quick").stdout, `${pidfile}\n`);
+    assert.match(root().bpm("list").stdout, new RegExp(`^Name +Pid +Status\\nquick +${pidfile} running\\n`));
     const began = Date.now();
-    assert.equal(root.bpm("stop", "quick").status, 0);
+    assert.equal(root().bpm("stop", "quick").status, 0);
     assert.ok(Date.now() - began < 5000, "a job that exits on TERM stops well within the grace period");
     assert.ok(!alive(Number(pidfile)));
-    assert.ok(!existsSync(`${root.path}/sys/run/bpm/quick/quick.pid`));
-    assert.match(root.log("quick"), /bye/);
-    assert.equal(root.bpm("stop", "quick").status, 0, "stopping a stopped job succeeds");
-    const pid = root.bpm("pid", "quick");
+    assert.ok(!existsSync(`${root().path}/sys/run/bpm/quick/quick.pid`));
+    assert.match(root().log("quick"), /bye/);
+    assert.equal(root().bpm("stop", "quick").status, 0, "stopping a stopped job succeeds");
+    const pid = root().bpm("pid", "quick");
     assert.equal(pid.status, 1);
     assert.equal(pid.stderr, "Error: process is not running or could not be found\n");
   });
 
   it("start of a running process does nothing; a dead one is reported failed and restarted", async () => {
-    root.job("again", bashJob("again", "echo started; exec sleep 1000"));
-    assert.equal(root.bpm("start", "again").status, 0);
-    const pid = Number(root.bpm("pid", "again").stdout);
-    assert.equal(root.bpm("start", "again").status, 0);
-    assert.equal(Number(root.bpm("pid", "again").stdout), pid, "already running: same process");
+    root().job("again", bashJob("again", "echo started; exec sleep 1000"));
+    assert.equal(root().bpm("start", "again").status, 0);
+    const pid = Number(root().bpm("pid", "again").stdout);
+    assert.equal(root().bpm("start", "again").status, 0);
+    assert.equal(Number(root().bpm("pid", "again").stdout), pid, "already running: same process");
     process.kill(pid, "SIGKILL");
     await sleep(100);
-    assert.match(root.bpm("list").stdout, /again +- +failed/);
-    assert.equal(root.bpm("start", "again").status, 0);
-    const pid2 = Number(root.bpm("pid", "again").stdout);
+    assert.match(root().bpm("list").stdout, /again +- +failed/);
+    assert.equal(root().bpm("start", "again").status, 0);
+    const pid2 = Number(root().bpm("pid", "again").stdout);
     assert.notEqual(pid2, pid);
     assert.ok(alive(pid2));
-    assert.equal(root.bpm("stop", "again").status, 0);
+    assert.equal(root().bpm("stop", "again").status, 0);
   });
 
   it("records how a process ended: exit code", async () => {
-    root.job("exits", bashJob("exits", "echo bye; exit 7"));
-    assert.equal(root.bpm("start", "exits").status, 0);
-    await root.waitForLog("exits", "bye");
+    root().job("exits", bashJob("exits", "echo bye; exit 7"));
+    assert.equal(root().bpm("start", "exits").status, 0);
+    await root().waitForLog("exits", "bye");
     await sleep(200);
-    const row = listJson(root).find((r) => r.name === "exits")!;
+    const row = listJson(root()).find((r) => r.name === "exits")!;
     assert.equal(row.status, "failed");
     assert.equal(row.lastExit.code, 7);
-    assert.match(root.bpm("list", "--long").stdout, /exits +- +failed +exit 7 at /);
+    assert.match(root().bpm("list", "--long").stdout, /exits +- +failed +exit 7 at /);
   });
 
   it("kills a job over its memory limit and says it was an OOM kill", async () => {
-    root.job("hog", bashJob("hog", "echo up; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", "  limits: {memory: 32M}\n"));
-    assert.equal(root.bpm("start", "hog").status, 0);
+    root().job("hog", bashJob("hog", "echo up; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", "  limits: {memory: 32M}\n"));
+    assert.equal(root().bpm("start", "hog").status, 0);
     let row;
     for (let i = 0; i < 200; i++) {
-      row = listJson(root).find((r) => r.name === "hog")!;
+      row = listJson(root()).find((r) => r.name === "hog")!;
       if (row.status === "failed" && row.lastExit) break;
       await sleep(50);
     }
     assert.equal(row!.status, "failed");
     assert.equal(row!.lastExit.oomKilled, true, JSON.stringify(row));
-    assert.doesNotMatch(root.log("hog"), /survived/);
+    assert.doesNotMatch(root().log("hog"), /survived/);
   });
 
   it("limits the number of processes", async () => {
     // python3, not bash: bash retries a failed fork for many seconds.
     const forker = "import os, time\nn = 0\ntry:\n    for i in range(40):\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint('running=%d' % n, flush=True)\ntime.sleep(1000)\n";
-    root.job("forky", `processes:\n- name: forky\n  executable: /usr/bin/python3\n  args: [-c, ${JSON.stringify(forker)}]\n  limits: {processes: 10}\n`);
-    assert.equal(root.bpm("start", "forky").status, 0);
-    const log = await root.waitForLog("forky", /running=\d+/);
+    root().job("forky", `processes:\n- name: forky\n  executable: /usr/bin/python3\n  args: [-c, ${JSON.stringify(forker)}]\n  limits: {processes: 10}\n`);
+    assert.equal(root().bpm("start", "forky").status, 0);
+    const log = await root().waitForLog("forky", /running=\d+/);
     const n = Number(/running=(\d+)/.exec(log)![1]);
     assert.ok(n < 10, `expected fork to fail under the pids limit, ${n} children ran`);
-    assert.equal(root.bpm("stop", "forky").status, 0);
+    assert.equal(root().bpm("stop", "forky").status, 0);
   });
 
   it("reaps orphaned zombies and forwards signals to the job", async () => {
-    root.job("reaper", bashJob("reaper", "trap 'echo got USR1' USR1; (sleep 0.1 &) ; sleep 0.5; echo zombies=$(ps -eo stat= | grep -c Z); while :; do sleep 0.05; done"));
-    assert.equal(root.bpm("start", "reaper").status, 0);
-    await root.waitForLog("reaper", /zombies=\d/);
-    assert.match(root.log("reaper"), /zombies=0/);
-    process.kill(Number(root.bpm("pid", "reaper").stdout), "SIGUSR1");
-    await root.waitForLog("reaper", "got USR1");
-    assert.equal(root.bpm("stop", "reaper").status, 0);
+    root().job("reaper", bashJob("reaper", "trap 'echo got USR1' USR1; (sleep 0.1 &) ; sleep 0.5; echo zombies=$(ps -eo stat= | grep -c Z); while :; do sleep 0.05; done"));
+    assert.equal(root().bpm("start", "reaper").status, 0);
+    await root().waitForLog("reaper", /zombies=\d/);
+    assert.match(root().log("reaper"), /zombies=0/);
+    process.kill(Number(root().bpm("pid", "reaper").stdout), "SIGUSR1");
+    await root().waitForLog("reaper", "got USR1");
+    assert.equal(root().bpm("stop", "reaper").status, 0);
   });
 
   it("refuses a symlink planted at a log path", () => {
-    root.job("planted", bashJob("planted", "exec sleep 1000"));
-    mkdirSync(`${root.path}/sys/log/planted`, { recursive: true });
-    writeFileSync(`${root.path}/victim`, "untouched");
-    symlinkSync(`${root.path}/victim`, `${root.path}/sys/log/planted/planted.stdout.log`);
-    const r = root.bpm("start", "planted");
+    root().job("planted", bashJob("planted", "exec sleep 1000"));
+    mkdirSync(`${root().path}/sys/log/planted`, { recursive: true });
+    writeFileSync(`${root().path}/victim`, "untouched");
+    symlinkSync(`${root().path}/victim`, `${root().path}/sys/log/planted/planted.stdout.log`);
+    const r = root().bpm("start", "planted");
     assert.equal(r.status, 1);
     assert.match(r.stderr, /symlink/);
-    assert.equal(readFileSync(`${root.path}/victim`, "utf8"), "untouched");
-    assert.notEqual(root.bpm("list").stdout.match(/planted +- +stopped/), null);
-    unlinkSync(`${root.path}/sys/log/planted/planted.stdout.log`);
+    assert.equal(readFileSync(`${root().path}/victim`, "utf8"), "untouched");
+    assert.notEqual(root().bpm("list").stdout.match(/planted +- +stopped/), null);
+    unlinkSync(`${root().path}/sys/log/planted/planted.stdout.log`);
   });
 
   it("reports a missing executable as a start failure", () => {
-    root.job("noexec", "processes:\n- name: noexec\n  executable: /nonexistent/bin/server\n");
-    const r = root.bpm("start", "noexec");
+    root().job("noexec", "processes:\n- name: noexec\n  executable: /nonexistent/bin/server\n");
+    const r = root().bpm("start", "noexec");
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^Error: failed to start job-process: exec \/nonexistent\/bin\/server: No such file or directory/);
-    assert.match(root.bpm("list").stdout, /noexec +- +stopped/);
+    assert.match(root().bpm("list").stdout, /noexec +- +stopped/);
   });
 
   it("runs the pre_start hook on the host and aborts the start when it fails", async () => {
-    const hook = `${root.path}/hook.sh`;
+    const hook = `${root().path}/hook.sh`;
     writeFileSync(hook, "#!/bin/sh\necho hook ran as $(id -u) with FOO=$FOO\nexit ${HOOK_EXIT:-0}\n", { mode: 0o755 });
-    root.job("hooked", bashJob("hooked", "echo main; exec sleep 1000", `  env: {FOO: bar}\n  hooks: {pre_start: ${hook}}\n`));
-    assert.equal(root.bpm("start", "hooked").status, 0);
-    await root.waitForLog("hooked", "main");
-    assert.match(root.log("hooked"), /hook ran as 0 with FOO=bar/);
-    assert.equal(root.bpm("stop", "hooked").status, 0);
+    root().job("hooked", bashJob("hooked", "echo main; exec sleep 1000", `  env: {FOO: bar}\n  hooks: {pre_start: ${hook}}\n`));
+    assert.equal(root().bpm("start", "hooked").status, 0);
+    await root().waitForLog("hooked", "main");
+    assert.match(root().log("hooked"), /hook ran as 0 with FOO=bar/);
+    assert.equal(root().bpm("stop", "hooked").status, 0);
     writeFileSync(hook, "#!/bin/sh\nexit 3\n", { mode: 0o755 });
-    const r = root.bpm("start", "hooked");
+    const r = root().bpm("start", "hooked");
     assert.equal(r.status, 1);
     assert.equal(r.stderr, "Error: prestart hook failed: exit status 3\n");
   });
 
   it("serialises 50 concurrent start/stop pairs into one consistent outcome", async () => {
-    root.job("storm", bashJob("storm", "exec sleep 1000"));
+    root().job("storm", bashJob("storm", "exec sleep 1000"));
     const runs = [];
-    for (let i = 0; i < 50; i++) runs.push(root.bpmAsync("start", "storm"), root.bpmAsync("stop", "storm"));
+    for (let i = 0; i < 50; i++) runs.push(root().bpmAsync("start", "storm"), root().bpmAsync("stop", "storm"));
     const results = await Promise.all(runs);
     for (const r of results) assert.equal(r.status, 0, r.stderr);
-    const status = listJson(root).find((r) => r.name === "storm")!;
-    const pidfile = `${root.path}/sys/run/bpm/storm/storm.pid`;
+    const status = listJson(root()).find((r) => r.name === "storm")!;
+    const pidfile = `${root().path}/sys/run/bpm/storm/storm.pid`;
     if (status.status === "running") {
       assert.equal(Number(readFileSync(pidfile, "utf8")), status.pid);
     } else {
       assert.equal(status.status, "stopped");
       assert.ok(!existsSync(pidfile));
     }
-    const sleeps = (await root.bpmAsync("stop", "storm")).status;
+    const sleeps = (await root().bpmAsync("stop", "storm")).status;
     assert.equal(sleeps, 0);
-    assert.equal(listJson(root).find((r) => r.name === "storm")!.status, "stopped");
+    assert.equal(listJson(root()).find((r) => r.name === "storm")!.status, "stopped");
   });
 });
 
 describe("many jobs and slow stops", { skip: skipUnlessRoot }, () => {
-  let root: Root;
-  before(() => (root = makeRoot("many")));
-  after(() => root.cleanup());
+  const root = useRoot("many");
 
   it("starts 20 jobs together, all run, all stop", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `job${i}`);
-    for (const n of names) root.job(n, bashJob(n, "exec sleep 1000"));
-    const started = await Promise.all(names.map((n) => root.bpmAsync("start", n)));
+    for (const n of names) root().job(n, bashJob(n, "exec sleep 1000"));
+    const started = await Promise.all(names.map((n) => root().bpmAsync("start", n)));
     for (const r of started) assert.equal(r.status, 0, r.stderr);
-    const rows = listJson(root);
+    const rows = listJson(root());
     assert.equal(rows.filter((r) => r.status === "running").length, 20);
-    const stopped = await Promise.all(names.map((n) => root.bpmAsync("stop", n)));
+    const stopped = await Promise.all(names.map((n) => root().bpmAsync("stop", n)));
     for (const r of stopped) assert.equal(r.status, 0, r.stderr);
-    assert.equal(listJson(root).filter((r) => r.status === "stopped").length, 20);
+    assert.equal(listJson(root()).filter((r) => r.status === "stopped").length, 20);
     for (const r of rows) assert.ok(!alive(r.pid));
   });
 
   it("kills a TERM-ignoring job, its children and grandchildren about 17 s after stop", async () => {
-    root.job("stubborn", bashJob("stubborn", "trap '' TERM QUIT; bash -c 'sleep 1000 & sleep 1000' & echo up; while :; do sleep 0.1; done"));
-    assert.equal(root.bpm("start", "stubborn").status, 0);
-    await root.waitForLog("stubborn", "up");
+    root().job("stubborn", bashJob("stubborn", "trap '' TERM QUIT; bash -c 'sleep 1000 & sleep 1000' & echo up; while :; do sleep 0.1; done"));
+    assert.equal(root().bpm("start", "stubborn").status, 0);
+    await root().waitForLog("stubborn", "up");
     await sleep(200);
-    const init = Number(root.bpm("pid", "stubborn").stdout);
-    const tree = JSON.parse(JSON.stringify(listJson(root).find((r) => r.name === "stubborn")));
-    assert.ok(tree.pids >= 4, `job, child and grandchildren counted: ${tree.pids}`);
+    const init = Number(root().bpm("pid", "stubborn").stdout);
+    const state = JSON.parse(readFileSync(`${root().path}/sys/run/bpm/stubborn/stubborn.state.json`, "utf8"));
+    const tree = readFileSync(`${state.cgroup.pids}/cgroup.procs`, "utf8").trim().split("\n").map(Number);
+    assert.ok(tree.length >= 5, `init, job, child and grandchildren in the cgroup: ${tree.join(",")}`);
     const began = Date.now();
-    const r = await root.bpmAsync("stop", "stubborn");
+    const r = await root().bpmAsync("stop", "stubborn");
     const took = Date.now() - began;
     assert.equal(r.status, 0);
     assert.ok(took >= 16_500 && took < 20_000, `stop took ${took} ms`);
     assert.ok(!alive(init));
-    assert.match(readFileSync(`${root.path}/sys/log/stubborn/bpm.log`, "utf8"), /forceful-shutdown/);
+    for (const pid of tree) assert.ok(!alive(pid), `pid ${pid} of the job outlived stop`);
+    assert.match(readFileSync(`${root().path}/sys/log/stubborn/bpm.log`, "utf8"), /forceful-shutdown/);
   });
 });
 
 describe("recovery", { skip: skipUnlessRoot }, () => {
-  let root: Root;
-  before(() => (root = makeRoot("recovery")));
-  after(() => root.cleanup());
+  const root = useRoot("recovery");
 
   it("treats state left by a reboot, or a recycled pid, as failed and starts afresh", async () => {
-    root.job("rebooted", bashJob("rebooted", "echo fresh; exec sleep 1000"));
-    mkdirSync(`${root.path}/sys/run/bpm/rebooted`, { recursive: true });
+    root().job("rebooted", bashJob("rebooted", "echo fresh; exec sleep 1000"));
+    mkdirSync(`${root().path}/sys/run/bpm/rebooted`, { recursive: true });
     // The pid now belongs to someone else (this test runner), with another start time.
     const stale = { version: 1, job: "rebooted", process: "rebooted", id: "bpm-rebooted", pid: process.pid, startTime: 1,
       startedAt: "2020-01-01T00:00:00.000Z", cgroup: { version: 1, memory: "/nonexistent/a", pids: "/nonexistent/b" }, shutdownSignal: "TERM" };
-    writeFileSync(`${root.path}/sys/run/bpm/rebooted/rebooted.state.json`, JSON.stringify(stale));
-    writeFileSync(`${root.path}/sys/run/bpm/rebooted/rebooted.pid`, String(process.pid));
-    assert.match(root.bpm("list").stdout, /rebooted +- +failed/);
-    assert.equal(root.bpm("pid", "rebooted").status, 1);
-    assert.equal(root.bpm("start", "rebooted").status, 0);
-    await root.waitForLog("rebooted", "fresh");
-    const pid = Number(root.bpm("pid", "rebooted").stdout);
+    writeFileSync(`${root().path}/sys/run/bpm/rebooted/rebooted.state.json`, JSON.stringify(stale));
+    writeFileSync(`${root().path}/sys/run/bpm/rebooted/rebooted.pid`, String(process.pid));
+    assert.match(root().bpm("list").stdout, /rebooted +- +failed/);
+    assert.equal(root().bpm("pid", "rebooted").status, 1);
+    assert.equal(root().bpm("start", "rebooted").status, 0);
+    await root().waitForLog("rebooted", "fresh");
+    const pid = Number(root().bpm("pid", "rebooted").stdout);
     assert.notEqual(pid, process.pid);
-    assert.equal(root.bpm("stop", "rebooted").status, 0);
+    assert.equal(root().bpm("stop", "rebooted").status, 0);
     assert.ok(alive(process.pid), "the recycled pid's owner was not signalled");
   });
 
   it("recovers when bpm itself is killed in the middle of a start", async () => {
-    root.job("interrupted", bashJob("interrupted", "echo up; exec sleep 1000"));
+    root().job("interrupted", bashJob("interrupted", "echo up; exec sleep 1000"));
     for (const delay of [5, 30, 60, 120]) {
-      const c = spawn(BPM, ["start", "interrupted"], { env: { ...process.env, BPM_BOSH_ROOT: root.path }, stdio: "ignore" });
+      const c = spawn(BPM, ["start", "interrupted"], { env: { ...process.env, BPM_BOSH_ROOT: root().path }, stdio: "ignore" });
       await sleep(delay);
       c.kill("SIGKILL");
       await new Promise((r) => c.on("close", r));
       // Whatever was left, the next start leaves exactly one running process with a matching pidfile.
-      assert.equal(root.bpm("start", "interrupted").status, 0);
-      const rows = listJson(root).filter((r) => r.name === "interrupted");
+      assert.equal(root().bpm("start", "interrupted").status, 0);
+      const rows = listJson(root()).filter((r) => r.name === "interrupted");
       assert.equal(rows[0]!.status, "running");
-      assert.equal(Number(readFileSync(`${root.path}/sys/run/bpm/interrupted/interrupted.pid`, "utf8")), rows[0]!.pid);
+      assert.equal(Number(readFileSync(`${root().path}/sys/run/bpm/interrupted/interrupted.pid`, "utf8")), rows[0]!.pid);
       assert.equal(rows[0]!.pids, 2, "one init and one job in the cgroup");
-      assert.equal(root.bpm("stop", "interrupted").status, 0);
-      assert.equal(listJson(root).find((r) => r.name === "interrupted")!.status, "stopped");
+      assert.equal(root().bpm("stop", "interrupted").status, 0);
+      assert.equal(listJson(root()).find((r) => r.name === "interrupted")!.status, "stopped");
     }
   });
 });

@@ -6,7 +6,8 @@ export default command({
   meta: { name: "pid", description: "Print the host pid of a running process's container init" },
   args: jobArgs,
   run({ args }) {
-    const state = readState(jobPaths(boshRoot(), requireJob(args), args.process ?? requireJob(args)));
+    const job = requireJob(args);
+    const state = readState(jobPaths(boshRoot(), job, args.process ?? job));
     if (statusOf(state) !== "running") throw new CommandError("process is not running or could not be found");
     process.stdout.write(`${state!.pid}\n`);
   },
