@@ -1,9 +1,9 @@
 // The executable as operators and release authors meet it.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, renameSync, truncateSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { BPM, bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, makeRoot, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 describe("bpm command line", { skip: skipUnlessRoot }, () => {
   let root: Root;
@@ -81,5 +81,51 @@ describe("bpm command line", { skip: skipUnlessRoot }, () => {
     assert.equal(root.bpm("logs", "logged", "-a", "-n", "2").stdout, tail("-n", "2", out, err));
     assert.equal(root.bpm("logs", "logged", "-a", "-q", "-n", "2").stdout, tail("-q", "-n", "2", out, err));
     assert.equal(root.bpm("logs", "nothing").stderr, "Error: logs not found\n");
+  });
+});
+
+describe("bpm list and logs while jobs run", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("cli-running");
+
+  it("warns about a running process that no config mentions", () => {
+    const r = root();
+    r.job("ghost", bashJob("ghost", "exec sleep 1000"));
+    assert.equal(r.bpm("start", "ghost").status, 0);
+    r.job("ghost", bashJob("renamed", "exec sleep 1000"));
+    const l = r.bpm("list");
+    assert.equal(l.stderr, "extra process running: process (ghost) not defined\n");
+    assert.match(l.stdout, /ghost\.renamed +- +stopped/);
+    r.job("ghost", bashJob("ghost", "exec sleep 1000"));
+    assert.equal(r.bpm("stop", "ghost").status, 0);
+  });
+
+  it("follows the log across rotation by rename and by copytruncate, and exits 0 on Ctrl-C", async () => {
+    const r = root();
+    const dir = `${r.path}/sys/log/rotating`;
+    mkdirSync(dir, { recursive: true });
+    const log = `${dir}/rotating.stdout.log`;
+    writeFileSync(log, "old line\n");
+    const f = spawn(BPM, ["logs", "rotating", "-f"], { env: { ...process.env, BPM_BOSH_ROOT: r.path } });
+    let out = "";
+    f.stdout.on("data", (d) => (out += d));
+    const until = async (text: string) => {
+      for (let i = 0; i < 200 && !out.includes(text); i++) await sleep(25);
+      assert.ok(out.includes(text), `expected ${text} in ${JSON.stringify(out)}`);
+    };
+    await until("old line");
+    appendFileSync(log, "before rotation\n");
+    await until("before rotation");
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, "after rename\n");
+    await until("after rename");
+    copyFileSync(log, `${log}.2`);
+    truncateSync(log, 0);
+    await sleep(300);
+    appendFileSync(log, "after copytruncate\n");
+    await until("after copytruncate");
+    f.kill("SIGINT");
+    const code = await new Promise((res) => f.on("exit", (c) => res(c)));
+    assert.equal(code, 0);
+    assert.equal(out, "old line\nbefore rotation\nafter rename\nafter copytruncate\n");
   });
 });

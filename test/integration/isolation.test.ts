@@ -1,7 +1,7 @@
 // What a job can see and do, observed from inside the job itself.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
 
@@ -13,7 +13,6 @@ for p in /etc /usr /var/vcap/jobs/observer /; do touch $p/.bpm-probe 2>/dev/null
 echo shared > /tmp/probe-file; echo "VARTMP=$(cat /var/tmp/probe-file)"; echo "TMPDIR_SAME=$(cat $TMPDIR/probe-file)"
 echo "ENV_TMPDIR=$TMPDIR"; echo "ENV_HOME=$HOME"; echo "ENV_LANG=$LANG"; echo "ENV_PATH=$PATH"; echo "ENV_FOO=$FOO"
 echo "NETNS=$(readlink /proc/self/ns/net)"
-echo "KCORE=$(head -c 16 /proc/kcore 2>/dev/null | wc -c)"
 echo "TIMERLIST=$(cat /proc/timer_list 2>/dev/null | wc -c)"
 echo "PROCSYS_WRITABLE=$( (echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo yes || echo no)"
 grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status | sed 's/:\s*/=/'
@@ -79,7 +78,8 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
     assert.equal(fact("NETNS"), readlinkSync("/proc/self/ns/net"));
   });
   it("cannot read masked /proc paths or write /proc/sys", () => {
-    assert.equal(fact("KCORE"), "0");
+    // /proc/kcore and /proc/sched_debug are absent on some kernels; timer_list is the one to see masked here.
+    assert.ok(readFileSync("/proc/timer_list").length > 0, "the host can read /proc/timer_list");
     assert.equal(fact("TIMERLIST"), "0");
     assert.equal(fact("PROCSYS_WRITABLE"), "no");
   });

@@ -55,6 +55,12 @@ describe("launch plan", () => {
     assert.ok(p.mounts.some((m) => m.kind === "mask" && m.target === "/proc/kcore"));
     assert.equal(p.mounts.at(-1)!.kind, "rootro");
   });
+  it("drops unrestricted volumes under a path bpm already mounts", () => {
+    const p = plan(base + "  unsafe: {unrestricted_volumes: [{path: /var/vcap/jobs/web/config/x.yml}, {path: /opt/shared}]}\n");
+    const targets = p.mounts.filter((m) => m.kind === "bind").map((m) => (m as { target: string }).target);
+    assert.ok(!targets.includes("/var/vcap/jobs/web/config/x.yml"));
+    assert.ok(targets.includes("/opt/shared"));
+  });
   it("adds the default environment under the job's own", () => {
     const env = plan(base + "  env: {LANG: C}\n").env;
     assert.equal(env.LANG, "C");

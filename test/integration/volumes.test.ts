@@ -1,0 +1,108 @@
+// Disks, volumes, working directory and the unsafe options, observed from
+// inside jobs and checked on the host.
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { bashJob, makeRoot, skipUnlessRoot, sleep, useRoot } from "./harness.ts";
+
+const facts = (log: string) => new Set(log.split("\n").filter(Boolean));
+
+describe("disks and volumes", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("volumes");
+
+  it("mounts data, store and volumes with their options, and the configured workdir", async (t) => {
+    const r = root();
+    mkdirSync(`${r.path}/data/premade`, { recursive: true });
+    chmodSync(`${r.path}/data/premade`, 0o777);
+    // Unrestricted volumes under a path bpm mounts (this root is under /var/tmp) are dropped: use /srv.
+    const extra = `/srv/bpm-test-${process.pid}`;
+    t.after(() => rmSync(extra, { recursive: true, force: true }));
+    mkdirSync(extra, { recursive: true });
+    writeFileSync(`${extra}/a.txt`, "from-a");
+    writeFileSync(`${extra}/b.txt`, "from-b");
+    const script = String.raw`
+w() { echo x > "$1/f" 2>/dev/null && echo "$2=yes" || echo "$2=no"; }
+w /var/vcap/data/vol DATA_RW; w /var/vcap/store/vol STORE_RW
+w /var/vcap/data/rw VOL_RW; w /var/vcap/data/ro VOL_RO; w /var/vcap/data/premade PREMADE
+cp /bin/true /var/vcap/data/rw/t && { /var/vcap/data/rw/t 2>/dev/null && echo NOEXEC_RAN=yes || echo NOEXEC_RAN=no; }
+cp /bin/true /var/vcap/data/exec/t && { /var/vcap/data/exec/t && echo EXEC_RAN=yes || echo EXEC_RAN=no; }
+echo "GLOB=$(cat ${extra}/a.txt ${extra}/b.txt)"
+echo "GLOB_RO=$( (echo x > ${extra}/a.txt) 2>/dev/null && echo no || echo yes)"
+echo "PWD=$(pwd)"
+echo DONE; exec sleep 1000`;
+    r.job("vol", bashJob("vol", script, `  ephemeral_disk: true
+  persistent_disk: true
+  workdir: /var/vcap/data/vol
+  additional_volumes:
+  - {path: /var/vcap/data/rw, writable: true}
+  - {path: /var/vcap/data/ro}
+  - {path: /var/vcap/data/exec, writable: true, allow_executions: true}
+  - {path: /var/vcap/data/premade, writable: true, mount_only: true}
+  unsafe:
+    unrestricted_volumes:
+    - {path: ${extra}/*.txt}
+`));
+    assert.equal(r.bpm("start", "vol").status, 0, r.log("vol", "vol", "stderr"));
+    const seen = facts(await r.waitForLog("vol", "DONE"));
+    for (const f of ["DATA_RW=yes", "STORE_RW=yes", "VOL_RW=yes", "VOL_RO=no", "PREMADE=yes", "NOEXEC_RAN=no", "EXEC_RAN=yes", "GLOB=from-afrom-b", "GLOB_RO=yes", "PWD=/var/vcap/data/vol"]) {
+      assert.ok(seen.has(f), `expected ${f}; saw ${[...seen].join(" | ")}`);
+    }
+    assert.equal(readFileSync(`${r.path}/store/vol/f`, "utf8"), "x\n");
+    const uid = Number(execFileSync("id", ["-u", "vcap"], { encoding: "utf8" }));
+    const made = statSync(`${r.path}/data/rw`);
+    assert.equal(made.uid, uid);
+    assert.equal(made.mode & 0o777, 0o700);
+    assert.equal(statSync(`${r.path}/data/premade`).uid, 0, "mount_only leaves the host directory alone");
+    assert.equal(statSync(`${r.path}/data/premade`).mode & 0o777, 0o777);
+    assert.equal(r.bpm("stop", "vol").status, 0);
+  });
+
+  it("refuses a mount_only volume that does not exist, and a persistent disk without ROOT/store", () => {
+    const r = root();
+    r.job("nodir", bashJob("nodir", "exec sleep 1000", "  additional_volumes:\n  - {path: /var/vcap/data/absent, mount_only: true}\n"));
+    const a = r.bpm("start", "nodir");
+    assert.equal(a.status, 1);
+    assert.equal(a.stderr, `Error: volume /var/vcap/data/absent is mount_only but ${r.path}/data/absent does not exist\n`);
+    const bare = makeRoot("nostore");
+    try {
+      rmSync(`${bare.path}/store`, { recursive: true });
+      bare.job("disk", bashJob("disk", "exec sleep 1000", "  persistent_disk: true\n"));
+      const b = bare.bpm("start", "disk");
+      assert.equal(b.status, 1);
+      assert.equal(b.stderr, `Error: persistent_disk is requested but ${bare.path}/store does not exist (is a persistent disk attached?)\n`);
+      assert.ok(!existsSync(`${bare.path}/store`));
+      assert.match(bare.bpm("list").stdout, /disk +- +stopped/);
+    } finally {
+      bare.cleanup();
+    }
+  });
+});
+
+describe("unsafe options", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("unsafe");
+
+  it("runs a privileged job as root with the host's capabilities and no masks", async () => {
+    const r = root();
+    r.job("priv", bashJob("priv", "echo ID=$(id -u); grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | sed 's/:\\s*/=/'; echo TIMERLIST=$(cat /proc/timer_list | wc -c); echo DONE; exec sleep 1000", "  unsafe: {privileged: true}\n"));
+    assert.equal(r.bpm("start", "priv").status, 0);
+    const seen = facts(await r.waitForLog("priv", "DONE"));
+    const hostBnd = /^CapBnd:\s+(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))![1];
+    for (const f of ["ID=0", `CapEff=${hostBnd}`, "NoNewPrivs=0"]) assert.ok(seen.has(f), `expected ${f}; saw ${[...seen].join(" | ")}`);
+    assert.ok([...seen].some((f) => /^TIMERLIST=[1-9]/.test(f)), "no masked /proc paths");
+    assert.equal(r.bpm("stop", "priv").status, 0);
+  });
+
+  it("lets a host_pid_namespace job see host processes, and stop still ends all of its processes", async () => {
+    const r = root();
+    r.job("hostpid", bashJob("hostpid", `sleep 1000 & echo BG=$!; echo SEES_HOST=$([ -d /proc/${process.pid} ] && echo yes || echo no); echo DONE; exec sleep 1000`, "  unsafe: {host_pid_namespace: true}\n"));
+    assert.equal(r.bpm("start", "hostpid").status, 0);
+    const log = await r.waitForLog("hostpid", "DONE");
+    assert.match(log, /SEES_HOST=yes/);
+    const bg = Number(/BG=(\d+)/.exec(log)![1]);
+    assert.ok(existsSync(`/proc/${bg}`), "the background child runs, with its host pid");
+    assert.equal(r.bpm("stop", "hostpid").status, 0);
+    await sleep(50);
+    assert.ok(!existsSync(`/proc/${bg}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${bg}/status`, "utf8")), "stop killed the job's background child");
+  });
+});
