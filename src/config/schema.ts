@@ -142,7 +142,8 @@ export type JobConfig = v.InferOutput<ReturnType<typeof configSchema>>;
 export type ProcessConfig = JobConfig["processes"][number];
 export type Volume = ProcessConfig["additional_volumes"][number];
 
-/** Keys each kind of map knows; others are reported and ignored, as the original did. */
+/** Keys each kind of map knows; others are reported and ignored, as the original did.
+ * A new field goes here too, and in load.ts's text-field map when it holds text. */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   top: ["processes"],
   process: ["name", "executable", "args", "env", "workdir", "hooks", "capabilities", "limits", "ephemeral_disk",
