@@ -13,28 +13,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
-static int start_time(pid_t pid, unsigned long long *out) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    p++;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p) return -1;
-    }
-    char *end = strchr(p + 1, ' ');
-    if (end) *end = '\0';
-    return parse_u64(p + 1, out);
-}
-
 static int exited_within(int pidfd, unsigned long long ms) {
     struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
     for (;;) {
@@ -63,7 +41,7 @@ int stop_main(int argc, char **argv) {
     }
     /* With the pidfd held the pid cannot be reused: check it is still ours. */
     unsigned long long started;
-    if (start_time((pid_t)pid, &started) || started != want_start) return write_str(1, "gone\n"), 0;
+    if (proc_start_time(AT_FDCWD, (pid_t)pid, &started) || started != want_start) return write_str(1, "gone\n"), 0;
 
     send(pidfd, (int)sig);
     if (exited_within(pidfd, grace)) return write_str(1, "exited\n"), 0;

@@ -1,5 +1,6 @@
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,3 +75,26 @@ int parse_u64(const char *s, unsigned long long *out) {
     *out = v;
     return 0;
 }
+
+int proc_start_time(int procfd, pid_t pid, unsigned long long *out) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "%s%d/stat", procfd == AT_FDCWD ? "/proc/" : "", (int)pid);
+    int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    p++;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return -1;
+    }
+    char *end = strchr(p + 1, ' ');
+    if (end) *end = '\0';
+    return parse_u64(p + 1, out);
+}
+
+

@@ -21,4 +21,7 @@ int read_exact(int fd, void *buf, size_t len);
 int write_str(int fd, const char *s);
 /* Parses a decimal unsigned number; the whole string must be digits. */
 int parse_u64(const char *s, unsigned long long *out);
+/* Start time of pid (field 22 of its stat, clock ticks since boot), looked
+ * up in the procfs open at procfd, or in /proc when procfd is AT_FDCWD. */
+int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
 #endif
