@@ -53,6 +53,16 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL)) die("sigprocmask");
     identity_become_job(p);
+    if (p->pause) {
+        /* Startup tracing: stay put, already the job in every respect, until
+         * the CLI says the tracer is attached; the next syscall is execve. */
+        char go;
+        ssize_t n;
+        do n = read(GO_FD, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) fail("the tracer never became ready");
+        close(GO_FD);
+    }
     environ = (char **)p->envp;
     execvp(p->exe, (char *const *)p->argv);
     int code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
@@ -89,6 +99,7 @@ void init_main(const struct plan *p, int status_fd) {
         start_job(p, exec_pipe[1]);
     }
     close(exec_pipe[1]);
+    if (p->pause) close(GO_FD);
     identity_drop_init(p);
 
     /* The pipe closes on a successful exec; anything read is the job's error. */

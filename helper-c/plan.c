@@ -140,6 +140,12 @@ static void parse(struct plan *p) {
                 bytes[i] = (unsigned char)(hi << 4 | lo);
             }
             p->seccomp = bytes; p->seccomp_len = n / 2;
+        } else if (!strcmp(tag, "pause")) {
+            p->pause = 1;
+        } else if (!strcmp(tag, "target")) {
+            unsigned long long pid = number(tag, field(tag));
+            if (pid < 2 || pid > 4194304) fail("plan: bad target pid %llu", pid);
+            p->target = (pid_t)pid;
         } else if (!strcmp(tag, "cwd")) {
             p->cwd = field(tag);
         } else if (!strcmp(tag, "exe")) {

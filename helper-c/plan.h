@@ -38,7 +38,12 @@ struct plan {
     const char *argv[MAX_LIST + 1]; int argc;
     const char *envp[MAX_LIST + 1]; int envc;
     int subreaper;  /* no pid namespace: init reaps as a subreaper instead of pid 1 */
+    int pause;      /* startup tracing: the job waits for a byte on GO_FD before exec */
+    pid_t target;   /* shell: the running container's init to enter */
 };
+
+/* The descriptor the CLI writes one byte to once the tracer is attached. */
+#define GO_FD 4
 
 /* Reads "BPMPLAN1 <len>\n" + records from fd and fills plan; dies on any error. */
 void plan_read(int fd, struct plan *plan);

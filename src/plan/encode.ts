@@ -5,7 +5,8 @@ import type { LaunchPlan } from "./plan.ts";
 
 export const PLAN_VERSION = "BPMPLAN1";
 
-export function encodePlan(plan: LaunchPlan): Buffer {
+/** The plan for the helper's launch verb, or for its shell verb (`target`: the init to enter). */
+export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
   const fields: string[] = [];
   const rec = (tag: string, ...args: (string | number)[]) => {
     for (const f of [tag, ...args]) {
@@ -44,7 +45,9 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   rec("arg", plan.executable);
   for (const a of plan.args) rec("arg", a);
   for (const [k, v] of Object.entries(plan.env)) rec("env", `${k}=${v}`);
-  rec("status", plan.statusFile);
+  if (plan.statusFile) rec("status", plan.statusFile);
+  if (plan.pause) rec("pause");
+  if (target !== undefined) rec("target", target);
   rec("end");
   const body = Buffer.from(fields.join("\0") + "\0");
   return Buffer.concat([Buffer.from(`${PLAN_VERSION} ${body.length}\n`), body]);

@@ -31,8 +31,11 @@ export interface LaunchPlan {
   executable: string;
   args: string[];
   env: Record<string, string>;
+  /** Where the init records how the job ended; empty for none. */
   statusFile: string;
   seccomp: Uint8Array | null;
+  /** Startup tracing: the job waits, fully set up, until the tracer is attached. */
+  pause: boolean;
 }
 
 /** Facts about the host the plan depends on, gathered by the caller (tests pass their own). */
@@ -96,6 +99,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     env: { ...defaultEnv(paths), ...proc.env },
     statusFile: paths.exitFile,
     seccomp: null,
+    pause: false,
   };
 }
 

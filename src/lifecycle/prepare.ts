@@ -1,0 +1,95 @@
+// What start and run share up to the launch: the lock-held check for a
+// running or dead process, directories and logs, a fresh cgroup with the
+// limits, the pre-start hook, and the launch plan.
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { constants as osConstants } from "node:os";
+import { bpmDirs } from "../bosh/paths.ts";
+import type { ProcessConfig } from "../config/schema.ts";
+import { buildPlan, memoryLimit, readHostFacts, type LaunchPlan } from "../plan/plan.ts";
+import { volumeSource } from "../plan/mounts.ts";
+import { cgroupFsRoot, createCgroup, jobCgroup, procsFiles, removeCgroup } from "../runtime/cgroups.ts";
+import { ensureDir, openAppend } from "../runtime/files.ts";
+import { clearState, readState, statusOf } from "../runtime/state.ts";
+import { UserError, type JobContext } from "./job.ts";
+
+/** With the lock held: true if the process runs already (nothing to do);
+ * otherwise whatever a dead run left is cleaned up first. */
+export async function alreadyRunning(ctx: JobContext, event: "start" | "run"): Promise<boolean> {
+  const state = readState(ctx.paths);
+  if (statusOf(state) === "running") {
+    ctx.log.info(`bpm.${event}.process-already-running`, { pid: state!.pid });
+    return true;
+  }
+  if (state) {
+    ctx.log.info(`bpm.${event}.cleaning-up-failed-process`, { pid: state.pid });
+    await removeCgroup(state.cgroup);
+    clearState(ctx.paths, { exit: false });
+  }
+  return false;
+}
+
+/** Directories the job needs, created without following symlinks and owned as the contract says. */
+export function prepareDirs(ctx: JobContext, proc: ProcessConfig): void {
+  const { paths, user, root } = ctx;
+  ensureDir(paths.logDir, 0o750, user);
+  ensureDir(paths.runDir, 0o700);
+  ensureDir(paths.dataDir, 0o700, user);
+  ensureDir(paths.tmpDir, 0o700, user);
+  ensureDir(paths.socketDir, 0o700, user);
+  ensureDir(paths.rootfsDir, 0o700);
+  if (proc.persistent_disk) {
+    const store = bpmDirs(root).storeDir;
+    if (!existsSync(store)) throw new UserError(`persistent_disk is requested but ${store} does not exist (is a persistent disk attached?)`);
+    ensureDir(paths.storeDir, 0o700, user);
+  }
+  for (const v of proc.additional_volumes) {
+    const source = volumeSource(root, v.path);
+    if (v.mount_only) {
+      if (!existsSync(source)) throw new UserError(`volume ${v.path} is mount_only but ${source} does not exist`);
+    } else {
+      ensureDir(dirname(source), 0o755);
+      ensureDir(source, 0o700, user);
+    }
+  }
+}
+
+function runPreStart(hook: string, env: Record<string, string>, out: number, err: number): void {
+  const r = spawnSync(hook, [], { env, stdio: ["ignore", out, err] });
+  if (r.error) throw new UserError(`prestart hook failed: ${r.error.message}`);
+  if (r.status !== 0) throw new UserError(`prestart hook failed: exit status ${r.status ?? 128 + (osConstants.signals[r.signal!] ?? 0)}`);
+}
+
+export interface Prepared {
+  out: number;
+  err: number;
+  cg: ReturnType<typeof jobCgroup>;
+  plan: LaunchPlan;
+  /** Closes the log descriptors (the helper has its own copies by then). */
+  close: () => void;
+}
+
+/** Everything up to the launch: dirs, logs, a fresh cgroup with the limits,
+ * the pre-start hook and the plan. On failure nothing is left behind. */
+export async function prepareLaunch(ctx: JobContext, proc: ProcessConfig, mode: LaunchPlan["mode"]): Promise<Prepared> {
+  const { paths, root } = ctx;
+  prepareDirs(ctx, proc);
+  const out = openAppend(paths.stdoutLog, 0o600, ctx.user);
+  const err = openAppend(paths.stderrLog, 0o600, ctx.user);
+  const close = () => (closeSync(out), closeSync(err));
+  const cg = jobCgroup(cgroupFsRoot(), root, paths.id);
+  try {
+    const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(cg), mode, host: readHostFacts() });
+    // A cgroup with no state is what a bpm killed mid-start leaves behind.
+    await removeCgroup(cg);
+    createCgroup(cgroupFsRoot(), cg, { memoryBytes: memoryLimit(proc), pids: proc.limits.processes });
+    if (proc.hooks.pre_start) runPreStart(proc.hooks.pre_start, plan.env, out, err);
+    rmSync(paths.exitFile, { force: true });
+    return { out, err, cg, plan, close };
+  } catch (e) {
+    await removeCgroup(cg).catch(() => {});
+    close();
+    throw e;
+  }
+}
