@@ -53,8 +53,9 @@ async function bpm(argv: string[]): Promise<number> {
   try {
     checkFlags(rest, (cmd.def.args ?? {}) as never);
     if (cmd.needsRoot && process.getuid?.() !== 0) throw new CommandError(ROOT_MESSAGE);
-    await runCommand(cmd.def, { rawArgs: rest });
-    return 0;
+    // A command may return its exit status (shell, trace); otherwise 0.
+    const { result } = await runCommand(cmd.def, { rawArgs: rest });
+    return typeof result === "number" ? result : 0;
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`Error: ${e.message}\n\n${await renderUsage(cmd.def, main)}\n`);

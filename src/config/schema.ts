@@ -55,7 +55,7 @@ const volumeOptions = {
   shared: v.optional(flag, false),
 };
 
-const volume = (ctx: SchemaContext) => map({ path: volumePath(ctx), ...volumeOptions });
+export const volumeSchema = (ctx: SchemaContext) => map({ path: volumePath(ctx), ...volumeOptions });
 
 const unrestrictedVolume = map({
   path: v.pipe(nonEmpty("path"), v.check((p) => p.startsWith("/"), (i) => `path must be absolute, got ${i.received}`)),
@@ -94,7 +94,7 @@ const process = (ctx: SchemaContext) =>
     ),
     ephemeral_disk: v.optional(flag, false),
     persistent_disk: v.optional(flag, false),
-    additional_volumes: v.optional(list(volume(ctx)), []),
+    additional_volumes: v.optional(list(volumeSchema(ctx)), []),
     unsafe: v.optional(
       map({
         privileged: v.optional(flag, false),

@@ -99,7 +99,7 @@ describe("bpm list and logs while jobs run", { skip: skipUnlessRoot }, () => {
     assert.equal(r.bpm("stop", "ghost").status, 0);
   });
 
-  it("follows the log across rotation by rename and by copytruncate, and exits 0 on Ctrl-C", async () => {
+  it("follows the log across rotation by rename and by copytruncate, and exits 0 on Ctrl-C", async (t) => {
     const r = root();
     const dir = `${r.path}/sys/log/rotating`;
     mkdirSync(dir, { recursive: true });
@@ -109,9 +109,11 @@ describe("bpm list and logs while jobs run", { skip: skipUnlessRoot }, () => {
     let out = "";
     f.stdout.on("data", (d) => (out += d));
     const until = async (text: string) => {
-      for (let i = 0; i < 200 && !out.includes(text); i++) await sleep(25);
+      for (let i = 0; i < 600 && !out.includes(text); i++) await sleep(25);
       assert.ok(out.includes(text), `expected ${text} in ${JSON.stringify(out)}`);
     };
+    const exited = new Promise((res) => f.on("exit", (c) => res(c)));
+    t.after(() => f.kill("SIGKILL")); // a failed assertion must not leave the follower running
     await until("old line");
     appendFileSync(log, "before rotation\n");
     await until("before rotation");
@@ -124,8 +126,7 @@ describe("bpm list and logs while jobs run", { skip: skipUnlessRoot }, () => {
     appendFileSync(log, "after copytruncate\n");
     await until("after copytruncate");
     f.kill("SIGINT");
-    const code = await new Promise((res) => f.on("exit", (c) => res(c)));
-    assert.equal(code, 0);
+    assert.equal(await exited, 0);
     assert.equal(out, "old line\nbefore rotation\nafter rename\nafter copytruncate\n");
   });
 });

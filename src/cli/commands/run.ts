@@ -1,14 +1,26 @@
-import { command, CommandError, jobArgs, requireJob } from "../command.ts";
+import { command, CommandError, jobArgs, repeatedFlag, requireJob } from "../command.ts";
+import { RunFlagError, withRunFlags } from "../../config/runflags.ts";
+import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { run } from "../../lifecycle/run.ts";
 
 export default command({
-  meta: { name: "run", description: "Run a job's process in the foreground (errands)" },
+  meta: { name: "run", description: "Run a job's process in the foreground and exit with its status (errands)" },
   args: {
     ...jobArgs,
     volume: { type: "string", alias: "v", description: "extra volume PATH[:writable,mount_only,allow_executions,shared]; repeatable" },
-    env: { type: "string", alias: "e", description: "extra environment KEY=VALUE; repeatable" },
+    env: { type: "string", alias: "e", description: "extra environment KEY=VALUE; repeatable, the last of a name wins" },
   },
-  run({ args }) {
-    requireJob(args);
-    throw new CommandError("bpm run is not available in this build yet");
+  async run({ args, rawArgs }) {
+    const ctx = jobContext(requireJob(args), args.process);
+    const { proc: configured } = processConfig(ctx, "run");
+    let proc;
+    try {
+      proc = withRunFlags(configured, repeatedFlag(rawArgs, "volume", "v"), repeatedFlag(rawArgs, "env", "e"), { root: ctx.root, job: ctx.paths.job });
+    } catch (e) {
+      if (e instanceof RunFlagError) throw new CommandError(e.message);
+      throw e;
+    }
+    const { status, why } = await run(ctx, proc);
+    if (status !== 0) throw new CommandError(`failed to run job-process: ${why} (exit status ${status})`, status);
   },
 });

@@ -1,12 +1,13 @@
-import { command, CommandError, jobArgs, requireJob } from "../command.ts";
+import { command, jobArgs, requireJob } from "../command.ts";
+import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { shell } from "../../lifecycle/shell.ts";
 
 export default command({
-  meta: { name: "shell", description: "Open a shell inside a running process's container" },
-  args: {
-    ...jobArgs,
-  },
-  run({ args }) {
-    requireJob(args);
-    throw new CommandError("bpm shell is not available in this build yet");
+  meta: { name: "shell", description: "Open /bin/bash inside a running process's container, as the job; exits with the shell's status" },
+  args: jobArgs,
+  async run({ args }) {
+    const ctx = jobContext(requireJob(args), args.process);
+    const { proc } = processConfig(ctx, "shell");
+    return shell(ctx, proc);
   },
 });

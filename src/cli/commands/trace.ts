@@ -1,12 +1,23 @@
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
+import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { run } from "../../lifecycle/run.ts";
+import { startupTracer, traceRunning } from "../../lifecycle/trace.ts";
 
 export default command({
-  meta: { name: "trace", description: "Attach strace to a running process" },
+  meta: { name: "trace", description: "strace a running process, or (--startup) start it in the foreground traced from its first instruction" },
   args: {
     ...jobArgs,
+    startup: { type: "boolean", description: "start the process in the foreground like `run`, traced from before its first instruction" },
+    output: { type: "string", alias: "o", description: "write the trace to this file instead of the terminal" },
   },
-  run({ args }) {
-    requireJob(args);
-    throw new CommandError("bpm trace is not available in this build yet");
+  async run({ args }) {
+    const ctx = jobContext(requireJob(args), args.process);
+    if (!args.startup) return traceRunning(ctx, args.output);
+    const { proc } = processConfig(ctx, "run");
+    const tracer = startupTracer(args.output);
+    const { status, why } = await run(ctx, proc, { beforeExec: tracer.beforeExec });
+    await tracer.done();
+    if (status !== 0) throw new CommandError(`failed to run job-process: ${why} (exit status ${status})`, status);
+    return 0;
   },
 });

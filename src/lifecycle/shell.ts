@@ -1,0 +1,43 @@
+// `bpm shell`: /bin/bash inside a running process's container, as the job
+// (namespaces, cgroup, user, groups, capabilities, limits, seccomp), on a
+// pseudo-terminal created inside the container that the helper relays.
+import type { ProcessConfig } from "../config/schema.ts";
+import { buildPlan, readHostFacts } from "../plan/plan.ts";
+import { procsFiles } from "../runtime/cgroups.ts";
+import { launch } from "../runtime/launch.ts";
+import { readState, statusOf } from "../runtime/state.ts";
+import { UserError, type JobContext } from "./job.ts";
+
+export const SHELL = "/bin/bash";
+
+export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<number> {
+  const { paths, root } = ctx;
+  const state = readState(paths);
+  if (statusOf(state) !== "running") throw new UserError("process is not running or could not be found");
+  const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(state!.cgroup), mode: "foreground", host: readHostFacts() });
+  // The container exists: no mounts to make and no exit record to write.
+  plan.mounts = [];
+  plan.rootfs = "";
+  plan.statusFile = "";
+  plan.executable = SHELL;
+  plan.args = [];
+  if (process.env.TERM) plan.env.TERM = process.env.TERM;
+  ctx.log.info("bpm.shell.starting", { pid: state!.pid });
+  // The helper, in bpm's process group, gets the terminal's signals itself
+  // and passes them to the shell; a TERM sent to bpm alone is passed on.
+  let entered: Awaited<ReturnType<typeof launch>> | undefined;
+  const ignore = () => {};
+  const pass = () => entered?.child.kill("SIGTERM");
+  process.on("SIGINT", ignore);
+  process.on("SIGTERM", pass);
+  try {
+    entered = await launch(ctx.helper(), plan, { verb: "shell", target: state!.pid, stdio: ["inherit", "inherit", "inherit"] });
+    if (entered.failure) throw new UserError(`failed to start a shell: ${entered.failure}`);
+    const status = await entered.exit;
+    ctx.log.info("bpm.shell.complete", { exitStatus: status });
+    return status;
+  } finally {
+    process.off("SIGINT", ignore);
+    process.off("SIGTERM", pass);
+  }
+}
