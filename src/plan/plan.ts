@@ -6,7 +6,9 @@ import type { ProcessConfig } from "../config/schema.ts";
 import { parseMemorySize } from "../config/units.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { Identity } from "../runtime/users.ts";
+import { encode } from "./bpf.ts";
 import { buildMounts, type MountOp } from "./mounts.ts";
+import { hostArch, seccompProgram } from "./seccomp.ts";
 
 export type Namespace = "mount" | "ipc" | "uts" | "pid";
 export interface Rlimit {
@@ -98,7 +100,8 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     args: proc.args,
     env: { ...defaultEnv(paths), ...proc.env },
     statusFile: paths.exitFile,
-    seccomp: null,
+    // Privileged jobs run without a filter, as the original's did.
+    seccomp: privileged ? null : encode(seccompProgram(hostArch())),
     pause: false,
   };
 }
