@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "launch.h"
 #include "init.h"
+#include "mounts.h"
 #include "plan.h"
 #include "util.h"
 #include <errno.h>
@@ -46,6 +47,7 @@ int launch_main(int fd) {
     int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (procfd < 0) die("open /proc");
     for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
+    mounts_clone_shared(&plan); /* still in the host's mount namespace */
     if (plan.ns_flags && unshare(plan.ns_flags)) die("unshare namespaces");
 
     sigset_t set, old;

@@ -1,6 +1,7 @@
 /* bpm-helper: the small part of bpm that Node cannot do. The CLI extracts it
  * and runs one verb per invocation; every decision was made by the CLI. */
 #include "launch.h"
+#include "mounts.h"
 #include "shell.h"
 #include "stop.h"
 #include "util.h"
@@ -30,5 +31,6 @@ int main(int argc, char **argv) {
     if (!strcmp(verb, "launch")) return launch_main(3);
     if (!strcmp(verb, "stop")) return stop_main(argc - 2, argv + 2);
     if (!strcmp(verb, "shell")) return shell_main(3);
-    fail("usage: bpm-helper version|lock|launch|stop|shell ...");
+    if (!strcmp(verb, "share")) return mounts_share_main(argc - 2, argv + 2);
+    fail("usage: bpm-helper version|lock|launch|stop|shell|share ...");
 }

@@ -4,11 +4,13 @@
  * job planted in a directory it can write can redirect a mount. */
 #define _GNU_SOURCE
 #include "mounts.h"
+#include "mountpoint.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -72,16 +74,22 @@ static void bind(int rootfd, const struct op *op) {
     char sp[64], dp[64];
     fd_path(src, sp, sizeof sp);
     fd_path(dst, dp, sizeof dp);
-    if (mount(sp, dp, NULL, MS_BIND | MS_REC, NULL)) die("bind mount %s on %s", op->src, op->dst);
+    if (op->tree_fd >= 0) {
+        /* The host's own mount, cloned before unshare: stays in its peer group. */
+        if (syscall(SYS_move_mount, op->tree_fd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+            die("attach shared volume %s on %s", op->src, op->dst);
+        close(op->tree_fd);
+    } else if (mount(sp, dp, NULL, MS_BIND | MS_REC, NULL)) {
+        die("bind mount %s on %s", op->src, op->dst);
+    }
     close(dst);
     close(src);
-    if (op->flags & (REMOUNT_FLAGS | MS_SHARED)) {
+    if (op->flags & REMOUNT_FLAGS) {
         dst = open_beneath(rootfd, op->dst, NO_CREATE);
         fd_path(dst, dp, sizeof dp);
         if ((op->flags & REMOUNT_FLAGS) &&
             mount(NULL, dp, NULL, MS_REMOUNT | MS_BIND | (op->flags & REMOUNT_FLAGS), NULL))
             die("remount %s", op->dst);
-        if ((op->flags & MS_SHARED) && mount(NULL, dp, NULL, MS_SHARED, NULL)) die("make %s shared", op->dst);
         close(dst);
     }
 }
@@ -169,4 +177,36 @@ void mounts_setup(const struct plan *p) {
             if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)) die("remount / read-only");
         } else fail("plan: mount operation %d out of order", i);
     }
+}
+
+void mounts_clone_shared(struct plan *p) {
+    for (int i = 0; i < p->n_ops; i++) {
+        struct op *op = &p->ops[i];
+        if (op->kind != OP_BIND || !(op->flags & MS_SHARED)) continue;
+        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, op->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+        if (fd < 0) die("clone the host mount of shared volume %s", op->src);
+        op->tree_fd = fd;
+    }
+}
+
+int mounts_share_main(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *path = argv[i];
+        if (path[0] != '/') fail("share: %s is not absolute", path);
+        int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) die("share: open %s", path);
+        int root = is_mount_root(fd);
+        if (root < 0) die("share: cannot tell whether %s is a mount point", path);
+        char fp[64];
+        fd_path(fd, fp, sizeof fp);
+        /* Only the first time: a bind onto itself. Later starts find the mount point. */
+        if (!root && mount(fp, fp, NULL, MS_BIND, NULL)) die("share: bind %s", path);
+        close(fd);
+        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) die("share: reopen %s", path);
+        fd_path(fd, fp, sizeof fp);
+        if (mount(NULL, fp, NULL, MS_SHARED, NULL)) die("share: make %s shared", path);
+        close(fd);
+    }
+    return 0;
 }

@@ -61,6 +61,7 @@ static struct op *new_op(struct plan *p, enum op_kind kind) {
     struct op *op = &p->ops[p->n_ops++];
     memset(op, 0, sizeof *op);
     op->kind = kind;
+    op->tree_fd = -1;
     return op;
 }
 

@@ -18,6 +18,7 @@ struct op {
     const char *src, *dst, *fstype, *data;
     unsigned long flags;  /* MS_* */
     unsigned major, minor, mode;
+    int tree_fd;  /* shared bind: a clone of the host's mount, made before unshare; -1 if none */
 };
 
 struct rlim { int resource; unsigned long long soft, hard; };

@@ -3,7 +3,7 @@
 // limits, the pre-start hook, and the launch plan.
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { bpmDirs } from "../bosh/paths.ts";
 import type { ProcessConfig } from "../config/schema.ts";
@@ -11,6 +11,7 @@ import { buildPlan, memoryLimit, readHostFacts, type LaunchPlan } from "../plan/
 import { volumeSource } from "../plan/mounts.ts";
 import { cgroupFsRoot, createCgroup, jobCgroup, procsFiles, removeCgroup } from "../runtime/cgroups.ts";
 import { ensureDir, openAppend } from "../runtime/files.ts";
+import { acquireLock } from "../runtime/lock.ts";
 import { clearState, readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
@@ -61,6 +62,22 @@ function runPreStart(hook: string, env: Record<string, string>, out: number, err
   if (r.status !== 0) throw new UserError(`prestart hook failed: exit status ${r.status ?? 128 + (osConstants.signals[r.signal!] ?? 0)}`);
 }
 
+/** Makes each shared volume's host directory a shared mount point (once: a
+ * bind onto itself), so the containers that mount it are peers and a mount
+ * made under it by one is seen by all. Serialised across jobs. */
+function shareVolumes(ctx: JobContext, proc: ProcessConfig): void {
+  const dirs = proc.additional_volumes.filter((v) => v.shared).map((v) => volumeSource(ctx.root, v.path));
+  if (dirs.length === 0) return;
+  const helper = ctx.helper();
+  const lock = acquireLock(join(dirname(ctx.paths.lockFile), "shared-volumes.lock"), helper);
+  try {
+    const r = spawnSync(helper, ["share", ...dirs], { encoding: "utf8" });
+    if (r.status !== 0) throw new UserError(`failed to share volumes: ${(r.stderr || r.error?.message || "").replace(/^error: /, "").trim()}`);
+  } finally {
+    lock.release();
+  }
+}
+
 export interface Prepared {
   out: number;
   err: number;
@@ -75,6 +92,7 @@ export interface Prepared {
 export async function prepareLaunch(ctx: JobContext, proc: ProcessConfig, mode: LaunchPlan["mode"]): Promise<Prepared> {
   const { paths, root } = ctx;
   prepareDirs(ctx, proc);
+  shareVolumes(ctx, proc);
   const out = openAppend(paths.stdoutLog, 0o600, ctx.user);
   const err = openAppend(paths.stderrLog, 0o600, ctx.user);
   const close = () => (closeSync(out), closeSync(err));
