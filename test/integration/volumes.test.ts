@@ -1,7 +1,7 @@
 // Disks, volumes, working directory and the unsafe options, observed from
 // inside jobs and checked on the host.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { bashJob, makeRoot, skipUnlessRoot, sleep, useRoot } from "./harness.ts";
@@ -84,21 +84,44 @@ describe("unsafe options", { skip: skipUnlessRoot }, () => {
 
   it("runs a privileged job as root with the host's capabilities and no masks", async () => {
     const r = root();
-    r.job("priv", bashJob("priv", "echo ID=$(id -u); grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | sed 's/:\\s*/=/'; echo TIMERLIST=$(cat /proc/timer_list | wc -c); echo DONE; exec sleep 1000", "  unsafe: {privileged: true}\n"));
+    r.job("priv", bashJob("priv", [
+      "echo ID=$(id -u); grep -E '^(CapEff|NoNewPrivs|Seccomp)' /proc/self/status | sed 's/:\\s*/=/'",
+      "echo TIMERLIST=$(cat /proc/timer_list | wc -c)",
+      "echo NOSUID=$(grep ' /var/vcap/jobs/priv ' /proc/self/mountinfo | grep -c nosuid)",
+      "echo PROCSYS=$(grep -c ' /proc/sys ' /proc/self/mountinfo)",
+      "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo MOUNT=ok",
+      "echo DONE; exec sleep 1000",
+    ].join("; "), "  unsafe: {privileged: true}\n"));
     assert.equal(r.bpm("start", "priv").status, 0);
     const seen = facts(await r.waitForLog("priv", "DONE"));
     const hostBnd = /^CapBnd:\s+(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))![1];
-    for (const f of ["ID=0", `CapEff=${hostBnd}`, "NoNewPrivs=0"]) assert.ok(seen.has(f), `expected ${f}; saw ${[...seen].join(" | ")}`);
+    // Root with the host's capabilities, no filter, no masks, no nosuid, may mount.
+    for (const f of ["ID=0", `CapEff=${hostBnd}`, "NoNewPrivs=0", "Seccomp=0", "NOSUID=0", "PROCSYS=0", "MOUNT=ok"]) assert.ok(seen.has(f), `expected ${f}; saw ${[...seen].join(" | ")}`);
     assert.ok([...seen].some((f) => /^TIMERLIST=[1-9]/.test(f)), "no masked /proc paths");
     assert.equal(r.bpm("stop", "priv").status, 0);
   });
 
   it("lets a host_pid_namespace job see host processes, and stop still ends all of its processes", async () => {
     const r = root();
-    r.job("hostpid", bashJob("hostpid", `sleep 1000 & echo BG=$!; echo SEES_HOST=$([ -d /proc/${process.pid} ] && echo yes || echo no); echo DONE; exec sleep 1000`, "  unsafe: {host_pid_namespace: true}\n"));
+    r.job("hostpid", bashJob("hostpid", `trap 'echo got USR1' USR1; sleep 1000 & echo BG=$!; (sleep 0.1 &); echo SEES_HOST=$([ -d /proc/${process.pid} ] && echo yes || echo no); echo DONE; while :; do sleep 0.05; done`, "  unsafe: {host_pid_namespace: true}\n"));
     assert.equal(r.bpm("start", "hostpid").status, 0);
     const log = await r.waitForLog("hostpid", "DONE");
     assert.match(log, /SEES_HOST=yes/);
+    // Without a pid namespace the init is a subreaper: the orphaned sleep is reaped, signals still forwarded.
+    const init = Number(r.bpm("pid", "hostpid").stdout);
+    await sleep(500);
+    const zombies = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return state === "Z" && Number(ppid) === init;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(zombies, [], "no zombie left under the init");
+    process.kill(init, "SIGUSR1");
+    await r.waitForLog("hostpid", "got USR1");
     const bg = Number(/BG=(\d+)/.exec(log)![1]);
     assert.ok(existsSync(`/proc/${bg}`), "the background child runs, with its host pid");
     assert.equal(r.bpm("stop", "hostpid").status, 0);

@@ -1,0 +1,195 @@
+// The security surface seen from inside jobs: the seccomp filter (against
+// the same calls made on the host as a control), real servers under it,
+// exact capability sets, and shared volumes between jobs.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { hostArch } from "../../src/plan/seccomp.ts";
+import { SYSCALLS } from "../../src/plan/syscalls.ts";
+import { bashJob, skipUnlessRoot, sleep, useRoot } from "./harness.ts";
+
+// Each call made with ctypes; prints NAME=0 on success, NAME=<errno name> on failure.
+const PROBE = `
+import ctypes, errno, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+nr = json.loads(os.environ["SYSCALLS"])
+def call(name, *args):
+    n = nr[name] if isinstance(name, str) else name
+    r = libc.syscall(ctypes.c_long(n), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+    if r == 0 and name == "clone":
+        os._exit(0)  # a child made by a clone that should not have worked
+    e = ctypes.get_errno()
+    if r > 0 and name == "clone":
+        os.waitpid(r, 0)
+    label = name if isinstance(name, str) else "x32_getpid"
+    print("%s=%s" % (label, "0" if r >= 0 else errno.errorcode.get(e, e)), flush=True)
+call("unshare", 0x20000)                       # CLONE_NEWNS
+call("mount", b"none", b"/tmp", b"tmpfs", 0, None)
+call("keyctl", 0, -3, 1)                       # KEYCTL_GET_KEYRING_ID of the session keyring
+call("bpf", 0, None, 0)
+call("kexec_load", 0, 0, None, 0)
+call("init_module", None, 0, b"")
+call("swapon", b"/nonexistent", 0)
+call("reboot", 0, 0, 0, None)                  # wrong magic: can never reboot
+call("clone", 0x10000000 | 17, 0, None, None, 0)  # CLONE_NEWUSER | SIGCHLD
+call("clone3", None, 0)
+call("personality", 0x0040000)                 # ADDR_NO_RANDOMIZE
+if "arch_prctl" in nr:
+    call(0x40000000 | nr["getpid"])            # the x32 ABI
+# Last: once traced, any signal would stop us until our parent (not a tracer) let go.
+call("ptrace", 0, 0, 0, 0)                     # PTRACE_TRACEME: allowed to anyone without a filter
+print("DONE=1", flush=True)
+`;
+
+const parse = (out: string) => Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => l.split("=") as [string, string]));
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function fetchText(url: string, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await (await fetch(url)).text();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(50);
+    }
+  }
+}
+
+describe("seccomp seen from inside a job", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("seccomp");
+  const syscalls = JSON.stringify(SYSCALLS[hostArch()]);
+
+  it("refuses namespaces, mounts, tracing, keys, BPF, kexec, modules, swap, reboot and namespace clones", async () => {
+    const r = root();
+    r.job("probe", `processes:\n- name: probe\n  executable: /usr/bin/python3\n  args: [/var/vcap/jobs/probe/probe.py]\n  env: {SYSCALLS: '${syscalls}'}\n`);
+    writeFileSync(join(r.path, "jobs/probe/probe.py"), PROBE);
+    const inside = r.bpm("run", "probe");
+    assert.equal(inside.status, 0, inside.stderr);
+    const got = parse(inside.stdout);
+    for (const name of ["unshare", "mount", "ptrace", "keyctl", "bpf", "kexec_load", "init_module", "swapon", "reboot", "clone", "personality"]) {
+      assert.equal(got[name], "EPERM", `${name} inside: ${inside.stdout}`);
+    }
+    assert.equal(got.clone3, "ENOSYS", "clone3 answers ENOSYS so libcs fall back to clone");
+    if (hostArch() === "x86_64") assert.equal(got.x32_getpid, "EPERM");
+
+    // Control: the same calls on the host as vcap with no_new_privs but no filter.
+    const host = spawnSync("setpriv", ["--reuid=vcap", "--regid=vcap", "--clear-groups", "--no-new-privs", "/usr/bin/python3", join(r.path, "jobs/probe/probe.py")],
+      { env: { SYSCALLS: syscalls, PATH: "/usr/bin:/bin" }, encoding: "utf8" });
+    const control = parse(host.stdout);
+    assert.equal(control.DONE, "1", host.stderr);
+    assert.equal(control.ptrace, "0", `without the filter PTRACE_TRACEME works: ${host.stdout}${host.stderr}`);
+    assert.equal(control.keyctl, "0", "without the filter a keyring id is returned");
+    assert.equal(control.personality, "0", "without the filter any persona may be set");
+    assert.notEqual(control.clone3, "ENOSYS");
+    if (Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8")) > 0) {
+      assert.equal(control.clone, "0", "without the filter an unprivileged user namespace can be cloned");
+    }
+  });
+
+  it("runs bash, coreutils, python3 and a Node.js HTTP server the host can reach", async () => {
+    const r = root();
+    const nodePort = await freePort();
+    const pyPort = await freePort();
+    assert.ok(existsSync("/usr/bin/node"), "the host's Node.js (for the job) is at /usr/bin/node");
+    r.job("servers", [
+      "processes:",
+      "- name: node",
+      "  executable: /usr/bin/node",
+      `  args: [-e, "require('http').createServer((q, s) => s.end('node says ' + process.getuid())).listen(${nodePort}, '127.0.0.1')"]`,
+      "- name: python",
+      "  executable: /usr/bin/python3",
+      `  args: [-m, http.server, "${pyPort}", --bind, 127.0.0.1, --directory, /var/vcap/jobs/servers/www]`,
+      "- name: shell",
+      "  executable: /bin/bash",
+      "  args: [-c, 'ls /var/vcap/jobs | sort | tr a-z A-Z; seq 3 | paste -sd+; expr 1 + 2; date +%Y >/dev/null && echo date-ok']",
+      "",
+    ].join("\n"));
+    spawnSync("mkdir", ["-p", join(r.path, "jobs/servers/www")]);
+    writeFileSync(join(r.path, "jobs/servers/www/index.html"), "python serves files\n");
+    assert.equal(r.bpm("start", "servers", "-p", "node").status, 0);
+    assert.equal(r.bpm("start", "servers", "-p", "python").status, 0);
+    const vcap = spawnSync("id", ["-u", "vcap"], { encoding: "utf8" }).stdout.trim();
+    assert.equal(await fetchText(`http://127.0.0.1:${nodePort}/`), `node says ${vcap}`);
+    assert.equal(await fetchText(`http://127.0.0.1:${pyPort}/`), "python serves files\n");
+    const sh = r.bpm("run", "servers", "-p", "shell");
+    assert.equal(sh.status, 0, sh.stderr);
+    assert.equal(sh.stdout, "SERVERS\n1+2+3\n3\ndate-ok\n");
+    assert.equal(r.bpm("stop", "servers", "-p", "node").status, 0);
+    assert.equal(r.bpm("stop", "servers", "-p", "python").status, 0);
+  });
+});
+
+describe("capabilities seen from inside a job", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("caps");
+  const bind80 = "import socket, errno\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ntry:\n    s.bind(('127.0.0.1', 80)); print('BIND=ok')\nexcept OSError as e:\n    print('BIND=' + errno.errorcode[e.errno])\n";
+
+  it("gives exactly the listed set in every set, kept across exec as vcap, and NET_BIND_SERVICE binds port 80", () => {
+    const start = Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8"));
+    assert.ok(start > 80, `this host lets anyone bind port 80 (ip_unprivileged_port_start=${start}): the check would prove nothing`);
+    const r = root();
+    writeFileSync(join(r.path, "bind80.py"), bind80);
+    const script = "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | tr -d '\\t' | tr : =; echo UID=$(id -u); exec /usr/bin/python3 /var/vcap/jobs/JOB/bind80.py";
+    r.job("withcap", bashJob("withcap", script.replace("JOB", "withcap"), "  capabilities: [NET_BIND_SERVICE]\n"));
+    r.job("without", bashJob("without", script.replace("JOB", "without")));
+    writeFileSync(join(r.path, "jobs/withcap/bind80.py"), bind80);
+    writeFileSync(join(r.path, "jobs/without/bind80.py"), bind80);
+
+    const w = parse(r.bpm("run", "withcap").stdout);
+    const mask = (1n << 10n).toString(16).padStart(16, "0"); // CAP_NET_BIND_SERVICE = 10
+    for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.equal(w[set], mask, `${set} with NET_BIND_SERVICE`);
+    assert.notEqual(w.UID, "0");
+    assert.equal(w.BIND, "ok");
+
+    const n = parse(r.bpm("run", "without").stdout);
+    for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.equal(n[set], "0".repeat(16), `${set} without`);
+    assert.equal(n.BIND, "EACCES");
+  });
+
+  it("refuses an unknown capability name before starting", () => {
+    const r = root();
+    r.job("badcap", bashJob("badcap", "true", "  capabilities: [NET_BIND_SERVICE, FLY]\n"));
+    const res = r.bpm("start", "badcap");
+    assert.equal(res.status, 1);
+    assert.match(res.stderr, /processes\[0\]\.capabilities\[1\]: unknown capability "FLY"/);
+  });
+});
+
+describe("shared volumes", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("shared");
+
+  it("shows a mount made under a shared volume in one job to another job that shares it", async (t) => {
+    const r = root();
+    const vol = "/var/vcap/data/shared-vol";
+    const host = join(r.path, "data/shared-vol");
+    t.after(() => spawnSync("umount", ["-R", host]));
+    r.job("maker", bashJob("maker", `mkdir -p ${vol}/sub && mount -t tmpfs -o size=1m made-by-maker ${vol}/sub && echo hello > ${vol}/sub/note && echo MOUNTED; exec sleep 1000`,
+      `  unsafe: {privileged: true}\n  additional_volumes: [{path: ${vol}, writable: true, shared: true}]\n`));
+    // Both watchers run before the mount exists: only the one that shares the volume sees it appear.
+    const watch = (what: string) => `echo READY; for i in $(seq 60); do [ -f ${vol}/sub/note ] && break; sleep 0.05; done; cat ${vol}/sub/note 2>/dev/null || echo NOT-SEEN; grep -c made-by-maker /proc/self/mountinfo; exec sleep 1000`;
+    r.job("seer", bashJob("seer", watch("seer"), `  additional_volumes: [{path: ${vol}, shared: true}]\n`));
+    r.job("private", bashJob("private", watch("private"), `  additional_volumes: [{path: ${vol}}]\n`));
+    for (const j of ["seer", "private"]) {
+      assert.equal(r.bpm("start", j).status, 0);
+      await r.waitForLog(j, "READY");
+    }
+    assert.equal(r.bpm("start", "maker").status, 0);
+    await r.waitForLog("maker", "MOUNTED");
+    assert.equal(await r.waitForLog("seer", /READY\n.*\n\d+\n/), "READY\nhello\n1\n");
+    assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/), "READY\nNOT-SEEN\n0\n");
+    for (const j of ["seer", "private"]) assert.equal(r.bpm("stop", j).status, 0);
+    assert.equal(r.bpm("stop", "maker").status, 0);
+  });
+});
