@@ -7,7 +7,11 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { jobContext, processConfig } from "../../src/lifecycle/job.ts";
+import { start } from "../../src/lifecycle/start.ts";
+import { stop } from "../../src/lifecycle/stop.ts";
 import { hostArch } from "../../src/plan/seccomp.ts";
+import { setHelperBytes } from "../../src/runtime/helper.ts";
 import { SYSCALLS } from "../../src/plan/syscalls.ts";
 import { bashJob, skipUnlessRoot, sleep, useRoot } from "./harness.ts";
 
@@ -191,5 +195,35 @@ describe("shared volumes", { skip: skipUnlessRoot }, () => {
     assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/), "READY\nNOT-SEEN\n0\n");
     for (const j of ["seer", "private"]) assert.equal(r.bpm("stop", j).status, 0);
     assert.equal(r.bpm("stop", "maker").status, 0);
+  });
+});
+
+describe("host mounts over many restarts", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("restarts");
+
+  it("leaves the host mount table as after the first start, after 1000 starts and stops with a shared volume", async (t) => {
+    const r = root();
+    const host = join(r.path, "data/restart-vol");
+    t.after(() => spawnSync("umount", ["-R", host]));
+    // In-process, through the same start and stop the CLI runs: 1000 Node boots would dwarf what is tested.
+    process.env.BPM_BOSH_ROOT = r.path;
+    setHelperBytes(readFileSync(join(import.meta.dirname, "../../dist/helper/bpm-helper")));
+    const ours = () => readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.split(" ")[4]?.startsWith(r.path));
+    const jobs = ["ra", "rb", "rc", "rd"];
+    for (const j of jobs) r.job(j, bashJob(j, "exec sleep 1000", "  additional_volumes: [{path: /var/vcap/data/restart-vol, writable: true, shared: true}]\n"));
+    const cycle = async (job: string) => {
+      const ctx = jobContext(job, undefined);
+      await start(ctx, processConfig(ctx, "start").proc);
+      await stop(ctx);
+    };
+    await cycle("ra");
+    const afterFirst = ours();
+    assert.equal(afterFirst.length, 1, `one host mount, the shared volume's: ${afterFirst.join("\n")}`);
+    // 999 more, four jobs at a time (all sharing the volume).
+    await Promise.all(jobs.map(async (j, n) => {
+      for (let i = n === 0 ? 1 : 0; i < 250; i++) await cycle(j);
+    }));
+    assert.deepEqual(ours(), afterFirst);
+    for (const j of jobs) assert.ok(!existsSync(join(r.path, "sys/run/bpm", j, `${j}.pid`)));
   });
 });
