@@ -1,6 +1,6 @@
 // Reads bpm.yml the way the original's YAML 1.1 decoder did, keeping the
 // position of every value so that each problem names file:line:column.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import * as v from "valibot";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { configSchema, KNOWN_KEYS, type JobConfig, type SchemaContext } from "./schema.ts";
@@ -52,29 +52,56 @@ type Key = string | number;
 export const fieldName = (path: readonly Key[]) =>
   path.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
 
+/** Generous for ERB-rendered files full of certificates, small enough to parse at once. */
+export const MAX_CONFIG_BYTES = 2 << 20;
+/** Alias expansions allowed in one file (a "billion laughs" file expands exponentially). */
+const MAX_ALIASES = 100;
+const MAX_DEPTH = 64;
+
+/** A value for an error message: quoted, control characters escaped, long ones cut. */
+export function shown(value: unknown): string {
+  const s = JSON.stringify(value) ?? String(value);
+  return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+}
+
 export function parseJobConfig(source: string, file: string, ctx: SchemaContext): LoadedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(source, { version: "1.1", uniqueKeys: true, lineCounter: lines, prettyErrors: false });
   const at = (offset: number) => lines.linePos(Math.min(offset, source.length));
   const problem = (offset: number, field: string, message: string): Problem => ({ file, ...at(offset), field, message });
+  if (source.includes("\0") || source.includes("\uFFFD")) {
+    throw new ConfigError([{ file, line: 1, col: 1, field: "", message: "not a text file (it holds binary data)" }]);
+  }
+  let doc: Document;
+  try {
+    doc = parseDocument(source, { version: "1.1", uniqueKeys: true, lineCounter: lines, prettyErrors: false });
+  } catch (e) {
+    // The parser recurses: absurd nesting ends in a RangeError, not a parse error.
+    throw new ConfigError([{ file, line: 1, col: 1, field: "", message: `invalid YAML: ${e instanceof RangeError ? "nested too deeply" : (e as Error).message}` }]);
+  }
 
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
-        const what = e.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(source, e.pos[0]))}` : e.message.split("\n")[0];
+        const what = e.code === "DUPLICATE_KEY" ? `duplicate key ${shown(keyAt(source, e.pos[0]))}`
+          : /stack/i.test(e.message) ? "nested too deeply" : e.message.split("\n")[0];
         return problem(e.pos[0], "", `invalid YAML: ${what}`);
-      }),
+      }).filter((p, i, all) => all.findIndex((q) => q.message === p.message) === i),
     );
   }
 
   const offsets = new Map<string, number>();
   const warnings: Problem[] = [];
-  const value = toPlain(doc, doc.contents as Node | null, TOP, [], offsets, (offset, path) =>
-    warnings.push(problem(offset, fieldName(path), "unknown key, ignored")),
-  );
+  let value: unknown;
+  try {
+    value = toPlain(doc, doc.contents as Node | null, TOP, [], offsets, (offset, path) =>
+      warnings.push(problem(offset, fieldName(path), "unknown key, ignored")), { aliases: 0 });
+  } catch (e) {
+    if (!(e instanceof PlainError)) throw e;
+    throw new ConfigError([problem(e.offset, e.field, e.message)]);
+  }
 
   if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
-    throw new ConfigError([problem(0, "", `expected a map with a "processes" list, got ${Array.isArray(value) ? "a list" : JSON.stringify(value)}`)]);
+    throw new ConfigError([problem(0, "", `expected a map with a "processes" list, got ${Array.isArray(value) ? "a list" : shown(value)}`)]);
   }
   const result = v.safeParse(configSchema(ctx), value ?? {}, { abortPipeEarly: true });
   if (!result.success) {
@@ -91,8 +118,13 @@ export function parseJobConfig(source: string, file: string, ctx: SchemaContext)
 export function loadJobConfig(file: string, ctx: SchemaContext): LoadedConfig {
   let source: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError([{ file, line: 0, col: 0, field: "", message: `file is too large (${size} bytes; at most ${MAX_CONFIG_BYTES})` }]);
+    }
     source = readFileSync(file, "utf8");
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const err = e as NodeJS.ErrnoException;
     throw new ConfigError([{ file, line: 0, col: 0, field: "", message: err.code === "ENOENT" ? "file not found" : err.message }]);
   }
@@ -109,6 +141,16 @@ function nearestOffset(offsets: Map<string, number>, path: Key[]): number {
   return 0;
 }
 
+class PlainError extends Error {
+  readonly offset: number;
+  readonly field: string;
+  constructor(offset: number, field: string, message: string) {
+    super(message);
+    this.offset = offset;
+    this.field = field;
+  }
+}
+
 function toPlain(
   doc: Document,
   node: Node | null,
@@ -116,14 +158,19 @@ function toPlain(
   path: Key[],
   offsets: Map<string, number>,
   unknownKey: (offset: number, path: Key[]) => void,
+  count: { aliases: number },
   depth = 0,
 ): unknown {
-  if (depth > 64) throw new Error(`${fieldName(path)}: nested too deeply`);
-  if (node && isAlias(node)) node = node.resolve(doc) ?? null;
+  const here = node?.range?.[0] ?? 0;
+  if (depth > MAX_DEPTH) throw new PlainError(here, fieldName(path), `nested more than ${MAX_DEPTH} levels deep`);
+  if (node && isAlias(node)) {
+    if (++count.aliases > MAX_ALIASES) throw new PlainError(here, fieldName(path), `more than ${MAX_ALIASES} YAML aliases`);
+    node = node.resolve(doc) ?? null;
+  }
   if (!node) return null;
   if (node.range) offsets.set(fieldName(path), node.range[0]);
   const recurse = (child: Node | null, childSpec: Spec | undefined, key: Key) =>
-    toPlain(doc, child, childSpec, [...path, key], offsets, unknownKey, depth + 1);
+    toPlain(doc, child, childSpec, [...path, key], offsets, unknownKey, count, depth + 1);
 
   if (isScalar(node)) {
     if (spec === "text") {

@@ -12,7 +12,7 @@ export interface SchemaContext {
   job: string;
 }
 
-const got = (issue: { received: string }) => `got ${issue.received}`;
+const got = (issue: { received: string }) => `got ${({ Object: "a map", Array: "a list" } as Record<string, string>)[issue.received] ?? issue.received}`;
 const text = v.string((i) => `expected text, ${got(i)}`);
 const flag = v.boolean((i) => `expected true or false, ${got(i)}`);
 const nonEmpty = (what: string) => v.pipe(text, v.nonEmpty(`${what} is required`));

@@ -2,8 +2,8 @@
 // running or dead process, directories and logs, a fresh cgroup with the
 // limits, the pre-start hook, and the launch plan.
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, existsSync, lstatSync, rmSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { constants as osConstants } from "node:os";
 import { bpmDirs } from "../bosh/paths.ts";
 import type { ProcessConfig } from "../config/schema.ts";
@@ -31,28 +31,47 @@ export async function alreadyRunning(ctx: JobContext, event: "start" | "run"): P
   return false;
 }
 
+/** What must hold before anything is created: a start refused here leaves no trace. */
+function checkSources(ctx: JobContext, proc: ProcessConfig): void {
+  const { root } = ctx;
+  const refuse = (why: string) => new UserError(`failed to start job-process: ${why}`);
+  if (proc.persistent_disk && !existsSync(bpmDirs(root).storeDir)) {
+    throw refuse(`persistent_disk is requested but ${bpmDirs(root).storeDir} does not exist (is a persistent disk attached?)`);
+  }
+  for (const v of proc.additional_volumes) {
+    const source = volumeSource(root, v.path);
+    // A symlink anywhere below ROOT could lead the bind mount anywhere on the host.
+    const below = relative(root, source).split("/");
+    for (let n = 1; n <= below.length; n++) {
+      const p = join(root, ...below.slice(0, n));
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        break;
+      }
+      if (st.isSymbolicLink()) throw refuse(`volume ${v.path}: ${p} is a symlink (a volume must stay inside ${root})`);
+    }
+    if (v.mount_only && !existsSync(source)) throw refuse(`volume ${v.path} is mount_only but ${source} does not exist`);
+  }
+}
+
 /** Directories the job needs, created without following symlinks and owned as the contract says. */
 export function prepareDirs(ctx: JobContext, proc: ProcessConfig): void {
-  const { paths, user, root } = ctx;
+  const { paths, user } = ctx;
+  checkSources(ctx, proc);
   ensureDir(paths.logDir, 0o750, user);
   ensureDir(paths.runDir, 0o700);
   ensureDir(paths.dataDir, 0o700, user);
   ensureDir(paths.tmpDir, 0o700, user);
   ensureDir(paths.socketDir, 0o700, user);
   ensureDir(paths.rootfsDir, 0o700);
-  if (proc.persistent_disk) {
-    const store = bpmDirs(root).storeDir;
-    if (!existsSync(store)) throw new UserError(`persistent_disk is requested but ${store} does not exist (is a persistent disk attached?)`);
-    ensureDir(paths.storeDir, 0o700, user);
-  }
+  if (proc.persistent_disk) ensureDir(paths.storeDir, 0o700, user);
   for (const v of proc.additional_volumes) {
-    const source = volumeSource(root, v.path);
-    if (v.mount_only) {
-      if (!existsSync(source)) throw new UserError(`volume ${v.path} is mount_only but ${source} does not exist`);
-    } else {
-      ensureDir(dirname(source), 0o755);
-      ensureDir(source, 0o700, user);
-    }
+    if (v.mount_only) continue;
+    const source = volumeSource(ctx.root, v.path);
+    ensureDir(dirname(source), 0o755);
+    ensureDir(source, 0o700, user);
   }
 }
 

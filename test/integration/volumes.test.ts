@@ -63,14 +63,14 @@ echo DONE; exec sleep 1000`;
     r.job("nodir", bashJob("nodir", "exec sleep 1000", "  additional_volumes:\n  - {path: /var/vcap/data/absent, mount_only: true}\n"));
     const a = r.bpm("start", "nodir");
     assert.equal(a.status, 1);
-    assert.equal(a.stderr, `Error: volume /var/vcap/data/absent is mount_only but ${r.path}/data/absent does not exist\n`);
+    assert.equal(a.stderr, `Error: failed to start job-process: volume /var/vcap/data/absent is mount_only but ${r.path}/data/absent does not exist\n`);
     const bare = makeRoot("nostore");
     try {
       rmSync(`${bare.path}/store`, { recursive: true });
       bare.job("disk", bashJob("disk", "exec sleep 1000", "  persistent_disk: true\n"));
       const b = bare.bpm("start", "disk");
       assert.equal(b.status, 1);
-      assert.equal(b.stderr, `Error: persistent_disk is requested but ${bare.path}/store does not exist (is a persistent disk attached?)\n`);
+      assert.equal(b.stderr, `Error: failed to start job-process: persistent_disk is requested but ${bare.path}/store does not exist (is a persistent disk attached?)\n`);
       assert.ok(!existsSync(`${bare.path}/store`));
       assert.match(bare.bpm("list").stdout, /disk +- +stopped/);
     } finally {
