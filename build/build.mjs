@@ -63,7 +63,11 @@ export async function buildBundle(helperPath) {
     target: "node20",
     minify: true,
     legalComments: "none",
-    define: { BPM_VERSION: JSON.stringify(pkgJson.version) },
+    define: {
+      BPM_VERSION: JSON.stringify(pkgJson.version),
+      // The helper's file name, so that no command needs node:crypto at run time.
+      BPM_HELPER_SHA256: JSON.stringify(createHash("sha256").update(readFileSync(helperPath)).digest("hex")),
+    },
     alias: { "bpm:helper-binary": helperPath },
     loader: { ".bin": "binary" },
     plugins: [

@@ -29,6 +29,7 @@ async function renderUsage(cmd: CommandDef, parent?: CommandDef): Promise<string
   return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
+declare const BPM_HELPER_SHA256: string;
 const ROOT_MESSAGE = "bpm must be run as root. Please run 'sudo -i' to become the root user.";
 
 async function bpm(argv: string[]): Promise<number> {
@@ -75,7 +76,7 @@ async function bpm(argv: string[]): Promise<number> {
   }
 }
 
-setHelperBytes(helperBinary);
+setHelperBytes(helperBinary, typeof BPM_HELPER_SHA256 === "string" ? BPM_HELPER_SHA256 : undefined);
 bpm(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

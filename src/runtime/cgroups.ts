@@ -3,7 +3,7 @@
 // each hierarchy: the same place with or without systemd, and never inside a
 // cgroup that the machine's own services use. A non-default BOSH root gets its
 // own sub-directory, so test roots on one machine never share a cgroup.
-import { createHash } from "node:crypto";
+import { sha256 } from "./helper.ts";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
@@ -31,7 +31,7 @@ export function cgroupVersion(fsRoot: string): CgroupVersion {
 }
 
 export function jobCgroup(fsRoot: string, boshRoot: string, id: string): JobCgroup {
-  const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${createHash("sha256").update(boshRoot).digest("hex").slice(0, 12)}`];
+  const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${sha256(boshRoot).slice(0, 12)}`];
   const version = cgroupVersion(fsRoot);
   if (version === 2) {
     const dir = join(fsRoot, "bpm", ...scope, id);

@@ -1,23 +1,26 @@
 // The C helper travels inside bpm and is extracted on first use to
 // ROOT/data/bpm/helper-<sha256>: a root-owned 0700 directory and file,
-// written atomically. Every use re-checks the hash and runs the very file
-// descriptor that was checked, so a swapped file can never run.
+// written atomically. Every use compares the file with the embedded bytes and
+// runs the very file descriptor that was checked, so a swapped file can never run.
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDir } from "./files.ts";
 
 let embedded: Uint8Array | null = null;
 let verified: { dir: string; fd: number } | null = null;
+const knownHashes = new WeakMap<Uint8Array, string>();
 
-/** Called once by the entry point with the bytes the bundle carries. */
-export function setHelperBytes(bytes: Uint8Array): void {
+/** Called once by the entry point with the bytes the bundle carries and their
+ * sha256, computed at build time (loading node:crypto costs every command). */
+export function setHelperBytes(bytes: Uint8Array, sha256hex?: string): void {
   embedded = bytes;
+  if (sha256hex) knownHashes.set(bytes, sha256hex);
 }
 
-export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-export const helperFileName = (bytes: Uint8Array) => `helper-${sha256(bytes)}`;
+export const sha256 = (b: Uint8Array | string) =>
+  process.getBuiltinModule("node:crypto").createHash("sha256").update(b).digest("hex");
+export const helperFileName = (bytes: Uint8Array) => `helper-${knownHashes.get(bytes) ?? sha256(bytes)}`;
 
 /** Returns an open descriptor of a verified copy of the helper, extracting it if needed. */
 export function ensureHelper(dir: string, bytes: Uint8Array): number {
@@ -82,7 +85,7 @@ function openVerified(path: string, bytes: Uint8Array): number | null {
       if (n === 0) break;
       got += n;
     }
-    ok = got === buf.length && sha256(buf) === sha256(bytes);
+    ok = got === buf.length && buf.equals(bytes);
   }
   if (ok) return fd;
   closeSync(fd);

@@ -1,0 +1,235 @@
+// npm run bench [-- --json] [-- --rounds N]
+// The same work through ours (dist/bpm) and through Debian's runc + tini as
+// the original bpm drove them, alternating, in one run; medians and ratios
+// (ours / theirs: below 1 means ours is better). Needs root and `npm run build`.
+// Without runc and tini (apt-get install runc tini) only ours is measured.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { findTools, Runc } from "./oci.mjs";
+
+const args = process.argv.slice(2);
+const asJson = args.includes("--json");
+const rounds = Number(args[args.indexOf("--rounds") + 1]) || 7;
+const BPM = resolve(import.meta.dirname, "../dist/bpm");
+const say = (s) => (asJson ? process.stderr : process.stdout).write(s + "\n");
+
+if (process.getuid() !== 0) throw new Error("the benchmark starts real containers: run it as root");
+if (!existsSync(BPM)) throw new Error("no dist/bpm: run `npm run build` first");
+const tools = findTools();
+if (!tools) say("runc and/or tini not found (apt-get install runc tini): measuring ours only, no comparison.");
+
+const dir = `/var/tmp/bpm-bench-${process.pid}`;
+const root = join(dir, "root");
+mkdirSync(join(root, "jobs"), { recursive: true });
+const env = { ...process.env, BPM_BOSH_ROOT: root };
+const id = (flag) => Number(spawnSync("id", [flag, "vcap"], { encoding: "utf8" }).stdout.trim());
+const user = { uid: id("-u"), gid: id("-g"), groups: spawnSync("id", ["-G", "vcap"], { encoding: "utf8" }).stdout.trim().split(" ").map(Number) };
+const runc = tools && new Runc({ ...tools, dir, root, user });
+
+// The jobs: a marker file in the job's /tmp says "running".
+const QUICK = "echo > /tmp/started; exec sleep 100000";
+const SLOW = "trap 'sleep 0.2; exit 0' TERM; echo > /tmp/started; while :; do sleep 0.01; done";
+function job(name, script) {
+  mkdirSync(join(root, "jobs", name, "config"), { recursive: true });
+  writeFileSync(join(root, "jobs", name, "config", "bpm.yml"),
+    `processes:\n- name: ${name}\n  executable: /bin/sh\n  args: [-c, ${JSON.stringify(script)}]\n  limits: {memory: 1G, processes: 1000}\n`);
+  runc?.bundle(`r${name}`, script);
+}
+const marker = (name) => join(root, "data", name, "tmp", "started");
+
+const bpm = (...a) => new Promise((res, rej) => {
+  const c = spawn(BPM, a, { env, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  c.stderr.on("data", (d) => (err += d));
+  c.on("exit", (code) => (code === 0 ? res() : rej(new Error(`bpm ${a.join(" ")}: ${err}`))));
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(0.5);
+  }
+}
+async function timed(fn) {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Start: from the command's start until it has returned and the job has run. */
+const ours = {
+  start: async (name) => {
+    rmSync(marker(name), { force: true });
+    return timed(async () => {
+      await bpm("start", name);
+      await until(() => existsSync(marker(name)), `${name} started`);
+    });
+  },
+  stop: (name) => timed(() => bpm("stop", name)),
+};
+const theirs = runc && {
+  start: async (name) => {
+    rmSync(marker(`r${name}`), { force: true });
+    return timed(async () => {
+      await runc.start(`r${name}`);
+      await until(() => existsSync(marker(`r${name}`)), `r${name} started`);
+    });
+  },
+  stop: (name) => timed(() => runc.stop(`r${name}`)),
+};
+
+/** Peak RSS (kB) of a command and everything it waited for, via wait4's rusage. */
+function peakKb(argv, extraEnv = {}) {
+  // The command's stdio is /dev/null: a detached container must not hold our pipe open.
+  const py = "import os,resource,sys\npid=os.fork()\nif pid==0:\n    n=os.open('/dev/null',os.O_RDWR)\n    for f in (0,1,2): os.dup2(n,f)\n    os.execvp(sys.argv[1], sys.argv[1:])\nos.waitpid(pid,0)\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+  const r = spawnSync("python3", ["-c", py, ...argv], { env: { ...env, ...extraEnv }, encoding: "utf8" });
+  return Number(r.stdout.trim());
+}
+const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
+const children = (pid) => readdirPids().filter((p) => ppidOf(p) === pid);
+const readdirPids = () => spawnSync("ls", ["/proc"], { encoding: "utf8" }).stdout.split("\n").filter((p) => /^\d+$/.test(p)).map(Number);
+const ppidOf = (pid) => {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return -1;
+  }
+};
+
+const results = [];
+function report(metric, unit, oursXs, theirsXs) {
+  const o = median(oursXs);
+  const t = theirsXs ? median(theirsXs) : null;
+  results.push({ metric, unit, ours: o, theirs: t, ratio: t ? o / t : null, samples: { ours: oursXs, theirs: theirsXs ?? [] } });
+}
+
+try {
+  job("quick", QUICK);
+  job("slow", SLOW);
+  // Warm-up: helper extraction, page cache.
+  await ours.start("quick"); await ours.stop("quick");
+  if (theirs) { await theirs.start("quick"); await theirs.stop("quick"); }
+
+  const m = { start: [[], []], stopQuick: [[], []], stopSlow: [[], []] };
+  for (let i = 0; i < rounds; i++) {
+    say(`round ${i + 1}/${rounds}`);
+    const sides = theirs ? [ours, theirs] : [ours];
+    for (const [n, side] of (i % 2 ? [...sides].reverse() : sides).entries()) {
+      const k = side === ours ? 0 : 1;
+      m.start[k].push(await side.start("quick"));
+      m.stopQuick[k].push(await side.stop("quick"));
+      await side.start("slow");
+      m.stopSlow[k].push(await side.stop("slow"));
+      void n;
+    }
+  }
+  report("start latency (command start → job running)", "ms", m.start[0], theirs && m.start[1]);
+  report("stop latency, job exits at once on TERM", "ms", m.stopQuick[0], theirs && m.stopQuick[1]);
+  report("stop latency, job needs 200 ms to shut down", "ms", m.stopSlow[0], theirs && m.stopSlow[1]);
+
+  say("memory");
+  // Memory: what stays resident per running job beyond the job itself.
+  await ours.start("quick");
+  const init = Number(spawnSync(BPM, ["pid", "quick"], { env, encoding: "utf8" }).stdout);
+  const oursRes = [rssKb(init)];
+  let theirsRes = null;
+  if (theirs) {
+    await theirs.start("quick");
+    const tiniPid = runc.initPid("rquick");
+    // runc run --detach leaves only tini (no shim) beside the job.
+    theirsRes = [rssKb(tiniPid)];
+    void children;
+  }
+  report("resident memory per running job, beyond the job", "kB", oursRes, theirsRes);
+  await ours.stop("quick");
+  if (theirs) await theirs.stop("quick");
+
+  // Peak memory of the CLI during a start (stopped again untimed).
+  const peakOurs = [];
+  const peakTheirs = [];
+  for (let i = 0; i < 3; i++) {
+    peakOurs.push(peakKb([BPM, "start", "quick"]));
+    await ours.stop("quick");
+    if (theirs) {
+      peakTheirs.push(peakKb([...runc.cmd("run", "--detach", "--bundle", join(dir, "bundles", "rquick"), "bpm-rquick")]));
+      await theirs.stop("quick");
+    }
+  }
+  report("peak memory of the CLI during start", "kB", peakOurs, theirs && peakTheirs);
+  say("list and throughput");
+
+  // list with 1 and with 50 running jobs.
+  const listOurs = () => timed(() => bpm("list"));
+  const listTheirs = () => timed(async () => runc.list());
+  // One configured and running job, then fifty.
+  rmSync(join(root, "jobs", "slow"), { recursive: true });
+  rmSync(join(root, "jobs", "quick"), { recursive: true });
+  const names = Array.from({ length: 50 }, (_, i) => `many${i}`);
+  job(names[0], QUICK);
+  await ours.start(names[0]);
+  if (theirs) await theirs.start(names[0]);
+  const l1 = [[], []];
+  for (let i = 0; i < rounds; i++) {
+    l1[0].push(await listOurs());
+    if (theirs) l1[1].push(await listTheirs());
+  }
+  report("list, 1 running job", "ms", l1[0], theirs && l1[1]);
+
+  // Throughput: the other 49 started, ten at a time.
+  for (const n of names.slice(1)) job(n, QUICK);
+  const batch = async (fn, xs) => {
+    for (let i = 0; i < xs.length; i += 10) await Promise.all(xs.slice(i, i + 10).map(fn));
+  };
+  const tStartOurs = await timed(() => batch((n) => bpm("start", n), names.slice(1)));
+  const tStartTheirs = theirs ? await timed(() => batch((n) => runc.start(`r${n}`), names.slice(1))) : null;
+  const l50 = [[], []];
+  for (let i = 0; i < rounds; i++) {
+    l50[0].push(await listOurs());
+    if (theirs) l50[1].push(await listTheirs());
+  }
+  report("list, 50 running jobs", "ms", l50[0], theirs && l50[1]);
+  const tStopOurs = await timed(() => batch((n) => bpm("stop", n), names));
+  const tStopTheirs = theirs ? await timed(() => batch((n) => runc.stop(`r${n}`), names)) : null;
+  report("50 jobs started and stopped (10 at a time), total", "ms", [tStartOurs + tStopOurs], theirs && [tStartTheirs + tStopTheirs]);
+
+  const size = (f) => statSync(f).size;
+  report("executable size", "bytes", [size(BPM)], theirs && [size(tools.runc) + size(tools.tini)]);
+
+  // What bounds our start-up: Node's own boot with an empty script, and our CLI doing nothing.
+  const empty = join(dir, "empty.js");
+  writeFileSync(empty, "");
+  const nodeBoot = [];
+  const version = [];
+  for (let i = 0; i < rounds; i++) {
+    nodeBoot.push(await timed(() => new Promise((r) => spawn(process.execPath, [empty]).on("exit", r))));
+    version.push(await timed(() => bpm("version")));
+  }
+  results.push({ metric: "for reference: Node boot, empty script", unit: "ms", ours: median(nodeBoot), theirs: null, ratio: null, samples: { ours: nodeBoot, theirs: [] } });
+  results.push({ metric: "for reference: bpm version", unit: "ms", ours: median(version), theirs: null, ratio: null, samples: { ours: version, theirs: [] } });
+} finally {
+  // Whatever is still running from this run.
+  for (const name of spawnSync("ls", [join(root, "jobs")], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {
+    spawnSync(BPM, ["stop", name], { env });
+    if (runc && runc.status(`r${name}`) !== "gone") spawnSync(runc.runc, ["--root", runc.state, "delete", "--force", `bpm-r${name}`]);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  for (const h of ["memory", "pids"]) spawnSync("rmdir", [`/sys/fs/cgroup/${h}/bpm/bench-runc`]);
+}
+
+if (asJson) {
+  process.stdout.write(JSON.stringify({ rounds, runc: tools?.runc ?? null, tini: tools?.tini ?? null, results }, null, 1) + "\n");
+} else {
+  const fmt = (v, unit) => (v === null ? "-" : unit === "bytes" ? `${(v / 1e6).toFixed(1)} MB` : unit === "kB" ? `${Math.round(v)} kB` : `${v.toFixed(1)} ms`);
+  const rows = results.map((r) => [r.metric, fmt(r.ours, r.unit), fmt(r.theirs, r.unit), r.ratio === null ? "-" : r.ratio.toFixed(2)]);
+  const head = ["metric (medians)", "ours", "runc+tini", "ours/theirs"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) say(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
+}
