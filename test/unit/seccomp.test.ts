@@ -108,3 +108,12 @@ for (const arch of ["x86_64", "aarch64"] as const satisfies Arch[]) {
     });
   });
 }
+
+describe("the documented seccomp policy", () => {
+  it("lists every allowed syscall in docs/security.md", async () => {
+    const { readFileSync } = await import("node:fs");
+    const doc = readFileSync(new URL("../../docs/security.md", import.meta.url), "utf8");
+    const { ALLOWED } = await import("../../src/plan/seccomp.ts");
+    for (const name of ALLOWED) assert.ok(doc.includes(`\`${name}\``), `docs/security.md lists ${name}`);
+  });
+});
