@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
+import { containerId } from "../../src/bosh/paths.ts";
 import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
 import { bashJob, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
@@ -53,7 +54,7 @@ function snapshot(r: Root, job: string) {
   // bpm.log and the directories holding it record the failure; data/bpm holds locks and the helper.
   const expected = new Set(["sys", "sys/log", `sys/log/${job}`, `sys/log/${job}/bpm.log`]);
   const files = walk(r.path).filter((p) => !p.startsWith("jobs") && !p.startsWith("data/bpm") && !expected.has(p)).sort();
-  const cgroups = cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, `bpm-${job}`)).filter(existsSync);
+  const cgroups = cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, containerId(job))).filter(existsSync);
   const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(r.path));
   const processes = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
     try {

@@ -2,9 +2,11 @@
 // inside a running job, trace it (attached, or from its first instruction).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
+import { containerId } from "../../src/bosh/paths.ts";
+import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
 import { BPM, bashJob, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 const PTY_DRIVER = resolve(import.meta.dirname, "pty-driver.py");
@@ -33,11 +35,7 @@ function assertNothingLeft(r: Root, job: string, proc = job) {
   const run = join(r.path, "sys/run/bpm", job);
   assert.ok(!existsSync(join(run, `${proc}.pid`)), "no pidfile");
   assert.ok(!existsSync(join(run, `${proc}.state.json`)), "no state");
-  const cgroups = ["/sys/fs/cgroup/memory/bpm", "/sys/fs/cgroup/pids/bpm", "/sys/fs/cgroup/bpm"].filter(existsSync);
-  for (const dir of cgroups) {
-    const ids = readdirSync(dir, { recursive: true }).map(String).filter((p) => p.endsWith(`bpm-${job}`) || p.includes(`bpm-${job}.`));
-    assert.deepEqual(ids, [], `no cgroup for ${job} under ${dir}`);
-  }
+  assert.deepEqual(cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, containerId(job, proc))).filter(existsSync), [], "no cgroup left");
 }
 
 describe("bpm run", { skip: skipUnlessRoot }, () => {
