@@ -19,14 +19,6 @@
 
 static struct plan plan;
 
-static void join_cgroup(const char *procs) {
-    int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) die("open %s", procs);
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
-    if (write_all(fd, pid, (size_t)n)) die("join cgroup %s", procs);
-    close(fd);
-}
 
 int launch_main(int fd) {
     report_fd = fd;

@@ -28,17 +28,6 @@ static struct plan plan;
 static struct termios saved_tty;
 static int tty_raw;
 
-static void join_cgroups(void) {
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
-    for (int i = 0; i < plan.n_cgroups; i++) {
-        int fd = open(plan.cgroups[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) die("open %s", plan.cgroups[i]);
-        if (write_all(fd, pid, (size_t)n)) die("join cgroup %s", plan.cgroups[i]);
-        close(fd);
-    }
-}
-
 /* Joins the target's namespaces; the mount namespace last, since entering it
  * changes what /proc and every other path mean. */
 static void enter_namespaces(void) {
@@ -144,7 +133,7 @@ int shell_main(int fd) {
     plan_read(fd, &plan);
     if (!plan.target) fail("shell: no target container");
 
-    join_cgroups();
+    for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
     enter_namespaces();
 
     /* The container's /dev/ptmx: its own devpts instance. The peer is opened

@@ -98,3 +98,12 @@ int proc_start_time(int procfd, pid_t pid, unsigned long long *out) {
 }
 
 
+
+void join_cgroup(const char *procs) {
+    int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) die("open %s", procs);
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (write_all(fd, pid, (size_t)n)) die("join cgroup %s", procs);
+    close(fd);
+}

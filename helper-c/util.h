@@ -24,4 +24,6 @@ int parse_u64(const char *s, unsigned long long *out);
 /* Start time of pid (field 22 of its stat, clock ticks since boot), looked
  * up in the procfs open at procfd, or in /proc when procfd is AT_FDCWD. */
 int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
+/* Moves the calling process into a cgroup (the path of its cgroup.procs). */
+void join_cgroup(const char *procs);
 #endif

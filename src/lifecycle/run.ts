@@ -21,6 +21,9 @@ export interface RunResult {
   why?: string;
 }
 
+/** The contract's message for a run that did not exit 0 (the command exits with the same status). */
+export const runFailure = ({ status, why }: RunResult) => `failed to run job-process: ${why} (exit status ${status})`;
+
 export interface RunOptions {
   /** Startup tracing: called with the init's pid while the job waits before exec. */
   beforeExec?: LaunchOptions["beforeExec"];

@@ -1,7 +1,7 @@
 import { command, CommandError, jobArgs, repeatedFlag, requireJob } from "../command.ts";
 import { RunFlagError, withRunFlags } from "../../config/runflags.ts";
 import { jobContext, processConfig } from "../../lifecycle/job.ts";
-import { run } from "../../lifecycle/run.ts";
+import { run, runFailure } from "../../lifecycle/run.ts";
 
 export default command({
   meta: { name: "run", description: "Run a job's process in the foreground and exit with its status (errands)" },
@@ -20,7 +20,7 @@ export default command({
       if (e instanceof RunFlagError) throw new CommandError(e.message);
       throw e;
     }
-    const { status, why } = await run(ctx, proc);
-    if (status !== 0) throw new CommandError(`failed to run job-process: ${why} (exit status ${status})`, status);
+    const result = await run(ctx, proc);
+    if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
   },
 });

@@ -1,6 +1,6 @@
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 import { jobContext, processConfig } from "../../lifecycle/job.ts";
-import { run } from "../../lifecycle/run.ts";
+import { run, runFailure } from "../../lifecycle/run.ts";
 import { startupTracer, traceRunning } from "../../lifecycle/trace.ts";
 
 export default command({
@@ -15,9 +15,9 @@ export default command({
     if (!args.startup) return traceRunning(ctx, args.output);
     const { proc } = processConfig(ctx, "run");
     const tracer = startupTracer(args.output);
-    const { status, why } = await run(ctx, proc, { beforeExec: tracer.beforeExec });
+    const result = await run(ctx, proc, { beforeExec: tracer.beforeExec });
     await tracer.done();
-    if (status !== 0) throw new CommandError(`failed to run job-process: ${why} (exit status ${status})`, status);
+    if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
     return 0;
   },
 });
