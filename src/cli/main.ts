@@ -3,24 +3,28 @@
 import { renderUsage as cittyUsage, runCommand, type CommandDef } from "citty";
 import helperBinary from "bpm:helper-binary";
 import { setHelperBytes } from "../runtime/helper.ts";
-import { UserError } from "../lifecycle/job.ts";
+import { UserError } from "../lifecycle/errors.ts";
 import { checkFlags, CommandError, UsageError, type BpmCommand } from "./command.ts";
-import list from "./commands/list.ts";
-import logs from "./commands/logs.ts";
-import pid from "./commands/pid.ts";
-import run from "./commands/run.ts";
-import shell from "./commands/shell.ts";
-import start from "./commands/start.ts";
-import stop from "./commands/stop.ts";
-import trace from "./commands/trace.ts";
-import validate from "./commands/validate.ts";
-import version, { VERSION } from "./commands/version.ts";
+import { VERSION } from "./commands/version.ts";
 
-const commands: Record<string, BpmCommand> = { start, stop, run, list, pid, logs, shell, trace, validate, version } as never;
+// Each command's module (and what it imports: the YAML parser, the planner...)
+// is loaded only when that command runs: less for Node to evaluate at start-up.
+const commands: Record<string, () => Promise<{ default: BpmCommand }>> = {
+  start: () => import("./commands/start.ts"),
+  stop: () => import("./commands/stop.ts"),
+  run: () => import("./commands/run.ts"),
+  list: () => import("./commands/list.ts"),
+  pid: () => import("./commands/pid.ts"),
+  logs: () => import("./commands/logs.ts"),
+  shell: () => import("./commands/shell.ts"),
+  trace: () => import("./commands/trace.ts"),
+  validate: () => import("./commands/validate.ts"),
+  version: () => import("./commands/version.ts"),
+} as never;
 
 const main: CommandDef = {
   meta: { name: "bpm", version: VERSION, description: "The BOSH process manager: runs each job's processes isolated, as vcap" },
-  subCommands: Object.fromEntries(Object.entries(commands).map(([k, c]) => [k, c.def])),
+  subCommands: Object.fromEntries(Object.entries(commands).map(([k, load]) => [k, async () => (await load()).default.def])),
 };
 
 // citty colours its usage; keep plain text for pipes and logs.
@@ -42,11 +46,12 @@ async function bpm(argv: string[]): Promise<number> {
     process.stdout.write((await renderUsage(main)) + "\n");
     return name ? 0 : 1;
   }
-  const cmd = commands[name];
-  if (!cmd) {
+  const load = commands[name];
+  if (!load) {
     process.stderr.write(`Error: unknown command "${name}" for "bpm"\n\n${await renderUsage(main)}\n`);
     return 1;
   }
+  const cmd = (await load()).default;
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write((await renderUsage(cmd.def, main)) + "\n");
     return 0;

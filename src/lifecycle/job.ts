@@ -9,7 +9,9 @@ import { lookupUser, type Identity } from "../runtime/users.ts";
 
 export const JOB_USER = "vcap";
 
-export class UserError extends Error {}
+import { UserError } from "./errors.ts";
+
+export { UserError };
 
 export interface JobContext {
   root: ExternalPath;
