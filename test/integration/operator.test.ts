@@ -177,7 +177,7 @@ describe("bpm shell", { skip: skipUnlessRoot }, () => {
 
   it("opens bash inside the container, as the job, on a pty of the container's own", () => {
     const r = root();
-    r.job("box", bashJob("box", "exec sleep 1000"));
+    r.job("box", bashJob("box", "exec sleep 1000", "  limits: {open_files: 777, processes: 50}\n"));
     r.job("other", bashJob("other", "exec sleep 1000"));
     assert.equal(r.bpm("start", "box").status, 0);
     assert.equal(r.bpm("start", "other").status, 0);
@@ -189,6 +189,8 @@ describe("bpm shell", { skip: skipUnlessRoot }, () => {
       ["send", "ps -eo pid=,comm=; echo PS-END\n"], ["expect", "\nPS-END"],
       ["send", "echo JOBS $(ls /var/vcap/jobs)\n"], ["expect", "JOBS \\w"],
       ["send", "echo CAPS $(grep CapEff /proc/self/status)\n"], ["expect", "CAPS C"],
+      ["send", "echo LIMITS $(ulimit -n) $(grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t' | tr '\\n' ' ')\n"], ["expect", "LIMITS \\d"],
+      ["send", "echo CGROUP $(grep -E ':(pids|memory):' /proc/self/cgroup | cut -d: -f3 | sort -u)\n"], ["expect", "CGROUP /"],
       ["send", "echo TTYDEV $(stat -L -c %d /proc/self/fd/0); ls -l /proc/$$/fd; echo FD-END\n"], ["expect", "\nFD-END"],
       ["send", "echo SIZE1 $(stty size)\n"], ["expect", "SIZE1 \\d"],
       ["size", 40, 120], ["sleep", 0.3],
@@ -205,6 +207,10 @@ describe("bpm shell", { skip: skipUnlessRoot }, () => {
     assert.deepEqual(ps.slice(2).map((p) => p.split(" ")[1]), ["bash", "ps"]);
     assert.match(out, /^JOBS box$/m);
     assert.match(out, /^CAPS CapEff: 0000000000000000$/m);
+    assert.match(out, /^LIMITS 777 NoNewPrivs:1 Seccomp:2$/m, "the job's rlimits, no_new_privs and seccomp filter");
+    // The same cgroup as the job's (as the container sees it, or the host path).
+    const jobCg = readFileSync(`/proc/${Number(r.bpm("pid", "box").stdout)}/cgroup`, "utf8").split("\n").find((l) => /:pids:/.test(l))!.split(":")[2]!;
+    assert.match(out, new RegExp(`^CGROUP ${jobCg.replace(/[.]/g, "\\.")}$`, "m"));
     assert.notEqual(Number(/^TTYDEV (\d+)$/m.exec(out)![1]), hostPts, "the shell's terminal is not on the host's devpts");
     const fds = [...out.matchAll(/ (\d+) -> (.*)$/gm)].map((m) => `${m[1]} ${m[2]}`);
     assert.deepEqual(fds, ["0 /dev/pts/0", "1 /dev/pts/0", "2 /dev/pts/0", "255 /dev/pts/0"], "the shell holds the container's pty and nothing else");
