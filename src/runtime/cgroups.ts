@@ -3,7 +3,6 @@
 // each hierarchy: the same place with or without systemd, and never inside a
 // cgroup that the machine's own services use. A non-default BOSH root gets its
 // own sub-directory, so test roots on one machine never share a cgroup.
-import { sha256 } from "./helper.ts";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
@@ -30,8 +29,16 @@ export function cgroupVersion(fsRoot: string): CgroupVersion {
   return existsSync(join(fsRoot, "cgroup.controllers")) ? 2 : 1;
 }
 
+/** FNV-1a (64 bits) of a path as hex: a stable short name for a BOSH root
+ * that does not cost every command the loading of node:crypto. */
+export function pathHash(path: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(path)) h = BigInt.asUintN(64, (h ^ BigInt(byte)) * 0x100000001b3n);
+  return h.toString(16).padStart(16, "0");
+}
+
 export function jobCgroup(fsRoot: string, boshRoot: string, id: string): JobCgroup {
-  const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${sha256(boshRoot).slice(0, 12)}`];
+  const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${pathHash(boshRoot).slice(0, 12)}`];
   const version = cgroupVersion(fsRoot);
   if (version === 2) {
     const dir = join(fsRoot, "bpm", ...scope, id);

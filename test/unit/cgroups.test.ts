@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { cgroupUsage, cgroupVersion, createCgroup, jobCgroup, procsFiles } from "../../src/runtime/cgroups.ts";
+import { cgroupUsage, cgroupVersion, createCgroup, jobCgroup, pathHash, procsFiles } from "../../src/runtime/cgroups.ts";
 
 describe("cgroups", () => {
   const fake = mkdtempSync(join(tmpdir(), "bpm-cgroupfs-"));
@@ -16,6 +16,17 @@ describe("cgroups", () => {
     const cg = jobCgroup(v1, "/var/vcap", "bpm-web");
     assert.deepEqual(cg, { version: 1, memory: `${v1}/memory/bpm/bpm-web`, pids: `${v1}/pids/bpm/bpm-web` });
     assert.match(jobCgroup(v1, "/srv/test", "bpm-web").memory, /memory\/bpm\/root-[0-9a-f]{12}\/bpm-web$/);
+    assert.notEqual(jobCgroup(v1, "/srv/test", "bpm-web").memory, jobCgroup(v1, "/srv/test2", "bpm-web").memory);
+    rmSync(v1, { recursive: true });
+  });
+
+  it("names a BOSH root's scope by the FNV-1a hash of its path", () => {
+    // The published FNV-1a 64-bit test vectors.
+    assert.equal(pathHash(""), "cbf29ce484222325");
+    assert.equal(pathHash("a"), "af63dc4c8601ec8c");
+    assert.equal(pathHash("foobar"), "85944171f73967e8");
+    const v1 = mkdtempSync(join(tmpdir(), "bpm-cgroupv1-"));
+    assert.equal(jobCgroup(v1, "/srv/test", "x").pids, `${v1}/pids/bpm/root-${pathHash("/srv/test").slice(0, 12)}/x`);
     rmSync(v1, { recursive: true });
   });
 
