@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { constants as osConstants } from "node:os";
 import { exitStatus } from "../runtime/launch.ts";
 import { startTime } from "../runtime/procs.ts";
 import { readState, statusOf } from "../runtime/state.ts";
@@ -110,7 +111,9 @@ export async function traceRunning(ctx: JobContext, output: string | undefined):
   try {
     tracer = await attachStrace(strace, pid, output, false);
     const status = await tracer.exit;
-    return interrupted ? 0 : status;
+    // strace answers Ctrl-C by detaching and exiting 130, which may be seen
+    // before bpm's own SIGINT handler runs.
+    return interrupted || status === 128 + osConstants.signals.SIGINT ? 0 : status;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
