@@ -1,6 +1,7 @@
-/* `launch`: read the plan, join the cgroups, unshare namespaces, and fork the
- * container's init. Detached: report the init's pid and leave. Foreground:
- * stay, forward signals to the init, and exit with its status. */
+/* `launch [lock]`: take the job's lock if asked (and say "locked"), read the
+ * plan, join the cgroups, unshare namespaces, and fork the container's init.
+ * Detached: report the init's pid and leave. Foreground: stay, forward
+ * signals to the init, and exit with its status. */
 #define _GNU_SOURCE
 #include "launch.h"
 #include "init.h"
@@ -20,8 +21,12 @@
 static struct plan plan;
 
 
-int launch_main(int fd) {
+int launch_main(int fd, int lock) {
     report_fd = fd;
+    if (lock) {
+        take_lock(LOCK_FD);
+        if (write_str(fd, "locked\n")) die("report locked");
+    }
     plan_read(fd, &plan);
     if (plan.detach) setsid(); /* no controlling terminal; fails harmlessly if already a leader */
     /* In the foreground the job lives only as long as bpm: if bpm dies, the

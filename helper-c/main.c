@@ -5,19 +5,14 @@
 #include "shell.h"
 #include "stop.h"
 #include "util.h"
-#include <errno.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* `lock`: take an exclusive flock on stdin, a lock file the CLI opened. The
- * lock belongs to the open file, so it stays held by the CLI after we exit,
- * and the kernel drops it when the CLI exits, however it dies. */
+/* `lock`: take the flock on stdin, a lock file the CLI opened; it stays
+ * with the CLI after we exit. */
 static int lock_main(void) {
-    while (flock(0, LOCK_EX)) {
-        if (errno != EINTR) die("flock");
-    }
+    take_lock(0);
     return 0;
 }
 
@@ -28,9 +23,9 @@ int main(int argc, char **argv) {
     if (argc > 0 && argv[0][0] && !strchr(argv[0], '/')) prctl(PR_SET_NAME, argv[0], 0, 0, 0);
     if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
     if (!strcmp(verb, "lock")) return lock_main();
-    if (!strcmp(verb, "launch")) return launch_main(3);
+    if (!strcmp(verb, "launch")) return launch_main(3, argc > 2 && !strcmp(argv[2], "lock"));
     if (!strcmp(verb, "stop")) return stop_main(argc - 2, argv + 2);
     if (!strcmp(verb, "shell")) return shell_main(3);
     if (!strcmp(verb, "share")) return mounts_share_main(argc - 2, argv + 2);
-    fail("usage: bpm-helper version|lock|launch|stop|shell|share ...");
+    fail("usage: bpm-helper version|lock|launch [lock]|stop [lock]|shell|share ...");
 }

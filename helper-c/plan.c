@@ -3,11 +3,13 @@
  * arguments. No JSON, no escaping: a field can hold any byte but NUL. */
 #include "plan.h"
 #include "util.h"
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static const char *cur, *end;
 
@@ -174,7 +176,11 @@ void plan_read(int fd, struct plan *p) {
     /* Header: "BPMPLAN1 <decimal length>\n", read a byte at a time. */
     for (;;) {
         if (n >= sizeof header - 1) fail("plan: header too long");
-        if (read_exact(fd, &header[n], 1)) die("plan: reading header");
+        ssize_t got = read(fd, &header[n], 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) die("plan: reading header");
+        if (got == 0 && n == 0) _exit(0); /* the CLI closed the channel: nothing to launch */
+        if (got == 0) fail("plan: header cut short");
         if (header[n] == '\n') break;
         n++;
     }

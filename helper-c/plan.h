@@ -46,6 +46,8 @@ struct plan {
 /* The descriptor the CLI writes one byte to once the tracer is attached. */
 #define GO_FD 4
 
-/* Reads "BPMPLAN1 <len>\n" + records from fd and fills plan; dies on any error. */
+/* Reads "BPMPLAN1 <len>\n" + records from fd and fills plan; dies on any
+ * error. End of file before the first byte means the CLI decided to launch
+ * nothing (the process was already running): exit 0 quietly. */
 void plan_read(int fd, struct plan *plan);
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 int report_fd = -1;
@@ -106,4 +107,11 @@ void join_cgroup(const char *procs) {
     int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
     if (write_all(fd, pid, (size_t)n)) die("join cgroup %s", procs);
     close(fd);
+}
+
+void take_lock(int fd) {
+    while (flock(fd, LOCK_EX)) {
+        if (errno != EINTR) die("lock");
+    }
+    if (close(fd)) die("close lock");
 }

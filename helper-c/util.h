@@ -24,6 +24,12 @@ int parse_u64(const char *s, unsigned long long *out);
 /* Start time of pid (field 22 of its stat, clock ticks since boot), looked
  * up in the procfs open at procfd, or in /proc when procfd is AT_FDCWD. */
 int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
+/* Where the CLI hands `launch lock` and `stop lock` the job's open lock file. */
+#define LOCK_FD 5
+/* Takes an exclusive flock on fd, a lock file the CLI opened, then closes fd.
+ * The lock belongs to the open file, which the CLI holds too: it stays locked
+ * until the CLI is done or dies, and nothing we start keeps it. */
+void take_lock(int fd);
 /* Moves the calling process into a cgroup (the path of its cgroup.procs). */
 void join_cgroup(const char *procs);
 #endif
