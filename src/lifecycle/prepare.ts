@@ -1,5 +1,5 @@
-// What start and run share up to the launch: the lock-held check for a
-// running or dead process, directories and logs, a fresh cgroup with the
+// What start and run share up to the launch: directories and logs, the lock
+// and the check for a running or dead process, a fresh cgroup with the
 // limits, the pre-start hook, and the launch plan.
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, lstatSync, rmSync } from "node:fs";
@@ -11,7 +11,8 @@ import { buildPlan, memoryLimit, readHostFacts, type LaunchPlan } from "../plan/
 import { volumeSource } from "../plan/mounts.ts";
 import { cgroupFsRoot, createCgroup, jobCgroup, procsFiles, removeCgroup } from "../runtime/cgroups.ts";
 import { ensureDir, openAppend } from "../runtime/files.ts";
-import { acquireLock } from "../runtime/lock.ts";
+import { spawnLauncher, type LaunchOptions, type Launcher } from "../runtime/launch.ts";
+import { acquireLock, takeLock, type Lock } from "../runtime/lock.ts";
 import { clearState, readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
@@ -57,7 +58,7 @@ function checkSources(ctx: JobContext, proc: ProcessConfig): void {
 }
 
 /** Directories the job needs, created without following symlinks and owned as the contract says. */
-export function prepareDirs(ctx: JobContext, proc: ProcessConfig): void {
+function prepareDirs(ctx: JobContext, proc: ProcessConfig): void {
   const { paths, user } = ctx;
   checkSources(ctx, proc);
   ensureDir(paths.logDir, 0o750, user);
@@ -97,36 +98,84 @@ function shareVolumes(ctx: JobContext, proc: ProcessConfig): void {
   }
 }
 
-export interface Prepared {
+/** The process's stdout and stderr logs, open for appending. */
+export interface Logs {
   out: number;
   err: number;
-  cg: ReturnType<typeof jobCgroup>;
-  plan: LaunchPlan;
-  /** Closes the log descriptors (the helper has its own copies by then). */
   close: () => void;
 }
 
-/** Everything up to the launch: dirs, logs, a fresh cgroup with the limits,
- * the pre-start hook and the plan. On failure nothing is left behind. */
-export async function prepareLaunch(ctx: JobContext, proc: ProcessConfig, mode: LaunchPlan["mode"]): Promise<Prepared> {
-  const { paths, root } = ctx;
+/** Directories, shared volumes and logs: what can be done before the lock,
+ * since redoing it changes nothing (the helper that waits for the lock is
+ * spawned with the logs as its output). Refused sources leave no trace. */
+function openLogs(ctx: JobContext, proc: ProcessConfig): Logs {
   prepareDirs(ctx, proc);
   shareVolumes(ctx, proc);
-  const out = openAppend(paths.stdoutLog, 0o600, ctx.user);
-  const err = openAppend(paths.stderrLog, 0o600, ctx.user);
-  const close = () => (closeSync(out), closeSync(err));
+  const out = openAppend(ctx.paths.stdoutLog, 0o600, ctx.user);
+  let err: number;
+  try {
+    err = openAppend(ctx.paths.stderrLog, 0o600, ctx.user);
+  } catch (e) {
+    closeSync(out);
+    throw e;
+  }
+  return { out, err, close: () => (closeSync(out), closeSync(err)) };
+}
+
+export interface Locked {
+  logs: Logs;
+  launcher: Launcher;
+}
+
+/** Opens the logs, spawns the helper that will launch (onto them, as
+ * `stdio` says) and waits until it holds the job's lock. Null when the
+ * process already runs: nothing is done, as the contract says, even when
+ * the logs could not be opened. A dead run's leftovers are cleaned up. */
+export async function lockForLaunch(
+  ctx: JobContext, proc: ProcessConfig, lock: Lock, event: "start" | "run", opts: (logs: Logs) => LaunchOptions,
+): Promise<Locked | null> {
+  let logs: Logs;
+  try {
+    logs = openLogs(ctx, proc);
+  } catch (e) {
+    takeLock(lock, ctx.helper());
+    if (await alreadyRunning(ctx, event)) return null;
+    throw e;
+  }
+  const launcher = spawnLauncher(ctx.helper(), { ...opts(logs), lock });
+  try {
+    await launcher.locked;
+    if (!(await alreadyRunning(ctx, event))) return { logs, launcher };
+  } catch (e) {
+    launcher.cancel();
+    logs.close();
+    throw e;
+  }
+  launcher.cancel();
+  logs.close();
+  return null;
+}
+
+export interface Prepared {
+  cg: ReturnType<typeof jobCgroup>;
+  plan: LaunchPlan;
+}
+
+/** With the lock held and nothing running: a fresh cgroup with the limits,
+ * the pre-start hook and the plan. On failure the cgroup is removed. */
+export async function prepareLaunch(ctx: JobContext, proc: ProcessConfig, mode: LaunchPlan["mode"], logs: Logs): Promise<Prepared> {
+  const { paths, root } = ctx;
   const cg = jobCgroup(cgroupFsRoot(), root, paths.id);
   try {
     const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(cg), mode, host: readHostFacts() });
     // A cgroup with no state is what a bpm killed mid-start leaves behind.
     await removeCgroup(cg);
     createCgroup(cgroupFsRoot(), cg, { memoryBytes: memoryLimit(proc), pids: proc.limits.processes });
-    if (proc.hooks.pre_start) runPreStart(proc.hooks.pre_start, plan.env, out, err);
+    if (proc.hooks.pre_start) runPreStart(proc.hooks.pre_start, plan.env, logs.out, logs.err);
     rmSync(paths.exitFile, { force: true });
-    return { out, err, cg, plan, close };
+    return { cg, plan };
   } catch (e) {
     await removeCgroup(cg).catch(() => {});
-    close();
     throw e;
   }
 }

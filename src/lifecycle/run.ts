@@ -9,11 +9,11 @@ import type { Readable } from "node:stream";
 import { isatty } from "node:tty";
 import type { ProcessConfig } from "../config/schema.ts";
 import { cgroupUsage, removeCgroup } from "../runtime/cgroups.ts";
-import { launch, type LaunchOptions } from "../runtime/launch.ts";
-import { acquireLock } from "../runtime/lock.ts";
+import type { LaunchOptions, Launched } from "../runtime/launch.ts";
+import { openLock } from "../runtime/lock.ts";
 import { clearState, readExit } from "../runtime/state.ts";
 import type { JobContext } from "./job.ts";
-import { alreadyRunning, prepareLaunch } from "./prepare.ts";
+import { lockForLaunch, prepareLaunch, type Prepared } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -59,25 +59,30 @@ const signalName = (n: number) => Object.entries(osConstants.signals).find(([, v
 
 export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions = {}): Promise<RunResult> {
   const { paths, log } = ctx;
-  const helper = ctx.helper();
-  const lock = acquireLock(paths.lockFile, helper);
+  log.info("bpm.run.starting");
+  const lock = openLock(paths.lockFile);
+  const forward = FORWARDED.map((sig) => [sig, () => launched?.child.kill(sig)] as const);
+  let launched: Launched | undefined;
+  let copied: Promise<unknown> = Promise.resolve();
   try {
-    log.info("bpm.run.starting");
-    if (await alreadyRunning(ctx, "run")) return { status: 0 };
-    const prep = await prepareLaunch(ctx, proc, "foreground");
-    const forward = FORWARDED.map((sig) => [sig, () => launched?.child.kill(sig)] as const);
-    let launched: Awaited<ReturnType<typeof launch>> | undefined;
+    // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
+    const stdin = isatty(0) ? "ignore" : "inherit";
+    const locked = await lockForLaunch(ctx, proc, lock, "run", (logs) => ({
+      stdio: [stdin, "pipe", "pipe"],
+      beforeExec: opts.beforeExec,
+      // Read from the first moment: Node discards what nobody reads once the helper exits.
+      onSpawn: (child: ChildProcess) => {
+        copied = Promise.all([tee(child.stdout!, logs.out, process.stdout), tee(child.stderr!, logs.err, process.stderr)]);
+      },
+    }));
+    if (!locked) return { status: 0 };
+    const { logs, launcher } = locked;
+    let prep: Prepared | undefined;
     for (const [sig, fn] of forward) process.on(sig, fn);
     try {
-      // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
-      const stdin = isatty(0) ? "ignore" : "inherit";
+      prep = await prepareLaunch(ctx, proc, "foreground", logs);
       prep.plan.pause = opts.beforeExec !== undefined;
-      let copied: Promise<unknown> = Promise.resolve();
-      // Read from the first moment: Node discards what nobody reads once the helper exits.
-      const onSpawn = (child: ChildProcess) => {
-        copied = Promise.all([tee(child.stdout!, prep.out, process.stdout), tee(child.stderr!, prep.err, process.stderr)]);
-      };
-      launched = await launch(helper, prep.plan, { stdio: [stdin, "pipe", "pipe"], beforeExec: opts.beforeExec, onSpawn });
+      launched = await launcher.launch(prep.plan);
       const status = await launched.exit;
       const oomKilled = (cgroupUsage(prep.cg).oomKills ?? 0) > 0;
       // Whatever the job left running (it had no pid namespace of its own, say) ends here.
@@ -86,15 +91,16 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), oomKilled, status);
       log.info("bpm.run.complete", { exitStatus: status, ...(why ? { error: why } : {}) });
       return { status, why };
-    } catch (e) {
-      log.error("bpm.run.failed", { error: (e as Error).message });
-      throw e;
     } finally {
       for (const [sig, fn] of forward) process.off(sig, fn);
-      await removeCgroup(prep.cg).catch(() => {});
+      launcher.cancel();
+      if (prep) await removeCgroup(prep.cg).catch(() => {});
       clearState(paths, { exit: false });
-      prep.close();
+      logs.close();
     }
+  } catch (e) {
+    log.error("bpm.run.failed", { error: (e as Error).message });
+    throw e;
   } finally {
     lock.release();
   }

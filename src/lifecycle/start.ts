@@ -2,23 +2,23 @@
 // container detached through the helper, and record the pidfile and state.
 import type { ProcessConfig } from "../config/schema.ts";
 import { removeCgroup } from "../runtime/cgroups.ts";
-import { launch } from "../runtime/launch.ts";
-import { acquireLock } from "../runtime/lock.ts";
+import { openLock } from "../runtime/lock.ts";
 import { clearState, writeState } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { alreadyRunning, prepareLaunch, type Prepared } from "./prepare.ts";
+import { lockForLaunch, prepareLaunch, type Prepared } from "./prepare.ts";
 
 export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void> {
   const { paths, log } = ctx;
-  const helper = ctx.helper();
-  const lock = acquireLock(paths.lockFile, helper);
+  log.info("bpm.start.starting");
+  const lock = openLock(paths.lockFile);
   try {
-    log.info("bpm.start.starting");
-    if (await alreadyRunning(ctx, "start")) return;
+    const locked = await lockForLaunch(ctx, proc, lock, "start", (logs) => ({ stdio: ["ignore", logs.out, logs.err] }));
+    if (!locked) return;
+    const { logs, launcher } = locked;
     let prep: Prepared | undefined;
     try {
-      prep = await prepareLaunch(ctx, proc, "detach");
-      const { pid, startTime, failure } = await launch(helper, prep.plan, { stdio: ["ignore", prep.out, prep.err] });
+      prep = await prepareLaunch(ctx, proc, "detach", logs);
+      const { pid, startTime, failure } = await launcher.launch(prep.plan);
       if (failure) throw new UserError(`failed to start job-process: ${failure}`);
       // A job that has already exited is recorded all the same: it reads "failed", with its exit.
       writeState(paths, {
@@ -27,13 +27,16 @@ export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void>
       });
       log.info("bpm.start.complete", { pid });
     } catch (e) {
-      log.error("bpm.start.failed", { error: (e as Error).message });
       if (prep) await removeCgroup(prep.cg).catch(() => {});
       clearState(paths, { exit: false });
       throw e;
     } finally {
-      prep?.close();
+      launcher.cancel();
+      logs.close();
     }
+  } catch (e) {
+    log.error("bpm.start.failed", { error: (e as Error).message });
+    throw e;
   } finally {
     lock.release();
   }

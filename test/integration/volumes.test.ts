@@ -77,6 +77,24 @@ echo DONE; exec sleep 1000`;
       bare.cleanup();
     }
   });
+
+  it("does nothing to a running process even when its volumes could no longer be prepared", () => {
+    const r = root();
+    mkdirSync(`${r.path}/data/gone`, { recursive: true });
+    r.job("keep", bashJob("keep", "exec sleep 1000", "  additional_volumes:\n  - {path: /var/vcap/data/gone, mount_only: true}\n"));
+    assert.equal(r.bpm("start", "keep").status, 0, r.log("keep", "keep", "stderr"));
+    const pid = r.bpm("pid", "keep").stdout;
+    // Logs and directories are prepared before the lock: a start that cannot
+    // prepare them must still find the running process and leave it be.
+    rmSync(`${r.path}/data/gone`, { recursive: true });
+    for (const cmd of ["start", "run"]) {
+      const again = r.bpm(cmd, "keep");
+      assert.equal(again.status, 0, `${cmd}: ${again.stderr}`);
+      assert.equal(r.bpm("pid", "keep").stdout, pid);
+    }
+    assert.equal(r.bpm("stop", "keep").status, 0);
+    assert.equal(r.bpm("start", "keep").status, 1, "stopped, the missing volume is refused");
+  });
 });
 
 describe("unsafe options", { skip: skipUnlessRoot }, () => {
