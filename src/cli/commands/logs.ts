@@ -4,12 +4,24 @@ import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "
 import { boshRoot, jobPaths } from "../../bosh/paths.ts";
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 
-/** The last n lines of a file, as tail prints them (read backwards, so big logs stay cheap). */
-export function lastLines(file: string, n: number): string {
-  if (n <= 0) return "";
+/** Where following a file picks up: the file (by inode) and the offset up
+ * to which its tail was printed. */
+interface Position {
+  f: string;
+  ino: number;
+  pos: number;
+}
+
+/** The last n lines of a file, as tail prints them (read backwards, so big
+ * logs stay cheap), and the position they end at: lines appended after the
+ * read are left to `follow`, so none is lost or printed twice. */
+function lastLines(file: string, n: number): { text: string; at: Position } {
   const fd = openSync(file, "r");
   try {
-    let pos = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    const at = { f: file, ino: st.ino, pos: st.size };
+    if (n <= 0) return { text: "", at };
+    let pos = st.size;
     let data = Buffer.alloc(0);
     while (pos > 0) {
       const len = Math.min(64 * 1024, pos);
@@ -24,15 +36,14 @@ export function lastLines(file: string, n: number): string {
     const text = data.toString();
     const ends = text.endsWith("\n");
     const lines = (ends ? text.slice(0, -1) : text).split("\n");
-    return text === "" ? "" : lines.slice(-n).join("\n") + (ends ? "\n" : "");
+    return { text: text === "" ? "" : lines.slice(-n).join("\n") + (ends ? "\n" : ""), at };
   } finally {
     closeSync(fd);
   }
 }
 
-async function follow(files: string[], headers: boolean): Promise<void> {
-  const state = files.map((f) => ({ f, ino: statSync(f).ino, pos: statSync(f).size }));
-  let last = files.length > 1 ? files[files.length - 1] : undefined;
+async function follow(state: Position[], headers: boolean): Promise<void> {
+  let last = state.length > 1 ? state[state.length - 1]!.f : undefined;
   const stop = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
@@ -82,10 +93,12 @@ export default command({
     if (!files.some((f) => existsSync(f))) throw new CommandError("logs not found");
     const present = files.filter((f) => existsSync(f));
     const headers = present.length > 1 && !args.quiet;
-    present.forEach((f, i) => {
+    const positions = present.map((f, i) => {
+      const { text, at } = lastLines(f, n);
       if (headers) process.stdout.write(`${i > 0 ? "\n" : ""}==> ${f} <==\n`);
-      process.stdout.write(lastLines(f, n));
+      process.stdout.write(text);
+      return at;
     });
-    if (args.follow) await follow(present, headers);
+    if (args.follow) await follow(positions, headers);
   },
 });
