@@ -10,5 +10,6 @@ execFileSync(process.execPath, ["build/build.mjs"], { stdio: "inherit" });
 const files = only.length
   ? only
   : ["test/unit", "test/integration"].flatMap((d) => readdirSync(d).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(d, f)));
-const r = spawnSync(process.execPath, ["--test", "--test-concurrency=4", "--test-reporter=spec", ...files], { stdio: "inherit" });
+// A test that hangs fails after 5 minutes (the longest takes about 2) instead of holding CI.
+const r = spawnSync(process.execPath, ["--test", "--test-concurrency=4", "--test-timeout=300000", "--test-reporter=spec", ...files], { stdio: "inherit" });
 process.exit(r.status ?? 1);

@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import { isatty } from "node:tty";
 import type { ProcessConfig } from "../config/schema.ts";
 import { cgroupUsage, removeCgroup } from "../runtime/cgroups.ts";
-import type { LaunchOptions, Launched } from "../runtime/launch.ts";
+import type { LaunchOptions } from "../runtime/launch.ts";
 import { openLock } from "../runtime/lock.ts";
 import { clearState, readExit } from "../runtime/state.ts";
 import type { JobContext } from "./job.ts";
@@ -61,8 +61,6 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
   const { paths, log } = ctx;
   log.info("bpm.run.starting");
   const lock = openLock(paths.lockFile);
-  const forward = FORWARDED.map((sig) => [sig, () => launched?.child.kill(sig)] as const);
-  let launched: Launched | undefined;
   let copied: Promise<unknown> = Promise.resolve();
   try {
     // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
@@ -78,11 +76,15 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     if (!locked) return { status: 0 };
     const { logs, launcher } = locked;
     let prep: Prepared | undefined;
+    // To the helper from now on: the job may be running (and printing) before
+    // the helper's report arrives. A signal before the launch ends the helper,
+    // and with it the run.
+    const forward = FORWARDED.map((sig) => [sig, () => launcher.child.kill(sig)] as const);
     for (const [sig, fn] of forward) process.on(sig, fn);
     try {
       prep = await prepareLaunch(ctx, proc, "foreground", logs);
       prep.plan.pause = opts.beforeExec !== undefined;
-      launched = await launcher.launch(prep.plan);
+      const launched = await launcher.launch(prep.plan);
       const status = await launched.exit;
       const oomKilled = (cgroupUsage(prep.cg).oomKills ?? 0) > 0;
       // Whatever the job left running (it had no pid namespace of its own, say) ends here.

@@ -42,6 +42,7 @@ export function exitStatus(child: ChildProcess): Promise<number> {
 
 /** A helper waiting for its plan. */
 export interface Launcher {
+  child: ChildProcess;
   /** Resolves once the helper holds the job's lock (at once without one);
    * rejects if it ended first. */
   locked: Promise<void>;
@@ -96,6 +97,7 @@ export function spawnLauncher(helper: string, opts: LaunchOptions): Launcher {
     }
   });
   return {
+    child,
     locked,
     async launch(plan) {
       sent = true;

@@ -1,6 +1,7 @@
 // Helpers for tests that start real jobs: a throwaway BOSH root per test (not
 // under /tmp, which jobs see as their own), jobs written as bash scripts, and
 // the built bpm executable run against that root.
+import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -88,3 +89,13 @@ export function bashJob(name: string, script: string, extra = ""): string {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until check() holds; after ms, fails with what() (what was seen instead).
+ * For what the kernel finishes asynchronously: a fixed sleep is flaky under load. */
+export async function eventually(check: () => boolean, what: () => string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out; saw:\n${what()}`);
+    await sleep(20);
+  }
+}

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
-import { BPM, bashJob, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, eventually, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 const listJson = (root: Root) => JSON.parse(root.bpm("list", "--json").stdout) as Array<Record<string, any>>;
@@ -39,8 +39,8 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
     assert.equal(root().bpm("start", "again").status, 0);
     assert.equal(Number(root().bpm("pid", "again").stdout), pid, "already running: same process");
     process.kill(pid, "SIGKILL");
-    await sleep(100);
-    assert.match(root().bpm("list").stdout, /again +- +failed/);
+    let list = "";
+    await eventually(() => /again +- +failed/.test((list = root().bpm("list").stdout)), () => list);
     assert.equal(root().bpm("start", "again").status, 0);
     const pid2 = Number(root().bpm("pid", "again").stdout);
     assert.notEqual(pid2, pid);
@@ -51,9 +51,8 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
   it("records how a process ended: exit code", async () => {
     root().job("exits", bashJob("exits", "echo bye; exit 7"));
     assert.equal(root().bpm("start", "exits").status, 0);
-    await root().waitForLog("exits", "bye");
-    await sleep(200);
-    const row = listJson(root()).find((r) => r.name === "exits")!;
+    let row = listJson(root()).find((r) => r.name === "exits")!;
+    await eventually(() => (row = listJson(root()).find((r) => r.name === "exits")!).status === "failed", () => JSON.stringify(row));
     assert.equal(row.status, "failed");
     assert.equal(row.lastExit.code, 7);
     assert.match(root().bpm("list", "--long").stdout, /exits +- +failed +exit 7 at /);
@@ -169,11 +168,11 @@ describe("many jobs and slow stops", { skip: skipUnlessRoot }, () => {
     root().job("stubborn", bashJob("stubborn", "trap '' TERM QUIT; bash -c 'sleep 1000 & sleep 1000' & echo up; while :; do sleep 0.1; done"));
     assert.equal(root().bpm("start", "stubborn").status, 0);
     await root().waitForLog("stubborn", "up");
-    await sleep(200);
     const init = Number(root().bpm("pid", "stubborn").stdout);
     const state = JSON.parse(readFileSync(`${root().path}/sys/run/bpm/stubborn/stubborn.state.json`, "utf8"));
-    const tree = readFileSync(`${state.cgroup.pids}/cgroup.procs`, "utf8").trim().split("\n").map(Number);
-    assert.ok(tree.length >= 5, `init, job, child and grandchildren in the cgroup: ${tree.join(",")}`);
+    let tree: number[] = [];
+    const procs = () => (tree = readFileSync(`${state.cgroup.pids}/cgroup.procs`, "utf8").trim().split("\n").map(Number));
+    await eventually(() => procs().length >= 5, () => `init, job, child and grandchildren in the cgroup: ${tree.join(",")}`);
     const began = Date.now();
     const r = await root().bpmAsync("stop", "stubborn");
     const took = Date.now() - began;

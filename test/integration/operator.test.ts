@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
 import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
-import { BPM, bashJob, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
 const PTY_DRIVER = resolve(import.meta.dirname, "pty-driver.py");
 
@@ -22,13 +22,7 @@ function bpmInGroup(r: Root, args: string[], stdin: "ignore" | "pipe" = "ignore"
   return { child, done, out: () => stdout, err: () => stderr, ctrlC: () => process.kill(-child.pid!, "SIGINT") };
 }
 
-async function until(what: () => string, pattern: RegExp, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pattern.test(what())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${pattern} in:\n${what()}`);
-    await sleep(20);
-  }
-}
+const until = (what: () => string, pattern: RegExp) => eventually(() => pattern.test(what()), () => `${pattern} not in:\n${what()}`);
 
 /** Nothing a run may leave: no pidfile, no state, no cgroup of the job. */
 function assertNothingLeft(r: Root, job: string, proc = job) {
