@@ -74,6 +74,21 @@ const processName = v.pipe(
   v.check((n) => !n.includes("/") && n !== "." && n !== ".." && !n.includes("\0"), (i) => `name may not contain "/" or be "." or "..", got ${i.received}`),
 );
 
+const hooks = map({ pre_start: v.optional(text) });
+
+const limits = map({
+  memory: v.optional(memorySize),
+  open_files: v.optional(wholeNumber(1)),
+  processes: v.optional(wholeNumber(1)),
+  core_file_size: v.optional(wholeNumber(0)),
+});
+
+const unsafe = map({
+  privileged: v.optional(flag, false),
+  host_pid_namespace: v.optional(flag, false),
+  unrestricted_volumes: v.optional(list(unrestrictedVolume), []),
+});
+
 const process = (ctx: SchemaContext) =>
   map({
     name: processName,
@@ -81,28 +96,13 @@ const process = (ctx: SchemaContext) =>
     args: v.optional(list(text), []),
     env: v.optional(v.pipe(v.unknown(), v.check(isMap, (i) => `expected a map, ${got(i)}`), v.record(text, text)), {}),
     workdir: v.optional(v.pipe(text, v.check((p) => p.startsWith("/"), (i) => `workdir must be absolute, got ${i.received}`))),
-    hooks: v.optional(map({ pre_start: v.optional(text) }), {}),
+    hooks: v.optional(hooks, {}),
     capabilities: v.optional(list(capability), []),
-    limits: v.optional(
-      map({
-        memory: v.optional(memorySize),
-        open_files: v.optional(wholeNumber(1)),
-        processes: v.optional(wholeNumber(1)),
-        core_file_size: v.optional(wholeNumber(0)),
-      }),
-      {},
-    ),
+    limits: v.optional(limits, {}),
     ephemeral_disk: v.optional(flag, false),
     persistent_disk: v.optional(flag, false),
     additional_volumes: v.optional(list(volumeSchema(ctx)), []),
-    unsafe: v.optional(
-      map({
-        privileged: v.optional(flag, false),
-        host_pid_namespace: v.optional(flag, false),
-        unrestricted_volumes: v.optional(list(unrestrictedVolume), []),
-      }),
-      {},
-    ),
+    unsafe: v.optional(unsafe, {}),
     shutdown_signal: v.optional(
       v.pipe(text, v.picklist(["TERM", "INT", ""], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
       "TERM",
@@ -142,14 +142,15 @@ export type JobConfig = v.InferOutput<ReturnType<typeof configSchema>>;
 export type ProcessConfig = JobConfig["processes"][number];
 export type Volume = ProcessConfig["additional_volumes"][number];
 
-/** Keys each kind of map knows; others are reported and ignored, as the original did.
- * A new field goes here too, and in load.ts's text-field map when it holds text. */
+/** Keys each kind of map knows, read off the schema itself; others are reported
+ * and ignored, as the original did. (A new field that holds text also goes in
+ * load.ts's text-field map, so YAML numbers and booleans there keep their text.) */
+const anyJob: SchemaContext = { root: INTERNAL_ROOT, job: "" };
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   top: ["processes"],
-  process: ["name", "executable", "args", "env", "workdir", "hooks", "capabilities", "limits", "ephemeral_disk",
-    "persistent_disk", "additional_volumes", "unsafe", "shutdown_signal"],
-  hooks: ["pre_start"],
-  limits: ["memory", "open_files", "processes", "core_file_size"],
-  volume: ["path", "writable", "allow_executions", "mount_only", "shared"],
-  unsafe: ["privileged", "host_pid_namespace", "unrestricted_volumes"],
+  process: Object.keys(process(anyJob).entries),
+  hooks: Object.keys(hooks.entries),
+  limits: Object.keys(limits.entries),
+  volume: Object.keys(volumeSchema(anyJob).entries),
+  unsafe: Object.keys(unsafe.entries),
 };

@@ -40,6 +40,20 @@ describe("bpm.yml parsing", () => {
     });
   }
 
+  it("reports an unknown key in every kind of map and still accepts the file", () => {
+    const yaml = [
+      "processes:", "- name: s", "  executable: x", "  hooks: {pre_start: /bin/true, post_stop: y}",
+      "  limits: {memory: 1G, cpu: 2}", "  additional_volumes:", "  - {path: /var/vcap/data/v, size: 3}",
+      "  unsafe: {privileged: false, root: true}", "extra: 1", "",
+    ].join("\n");
+    const { config, warnings } = parse(yaml);
+    assert.equal(config.processes[0]!.hooks.pre_start, "/bin/true");
+    assert.deepEqual(warnings.map((w) => w.field), [
+      "processes[0].hooks.post_stop", "processes[0].limits.cpu", "processes[0].additional_volumes[0].size",
+      "processes[0].unsafe.root", "extra",
+    ]);
+  });
+
   it("accepts volume paths under a moved ROOT as the original did", () => {
     const c = { root: "/srv/bosh", job: "server" };
     const yaml = "processes:\n- name: s\n  executable: x\n  additional_volumes:\n  - path: /srv/bosh/data/sockets\n  - path: /var/vcap/data/sockets\n";
