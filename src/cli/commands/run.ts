@@ -1,6 +1,7 @@
 import { command, CommandError, jobArgs, repeatedFlag, requireJob } from "../command.ts";
 import { RunFlagError, withRunFlags } from "../../config/runflags.ts";
-import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { processConfig } from "../../lifecycle/config.ts";
+import { jobContext } from "../../lifecycle/job.ts";
 import { run, runFailure } from "../../lifecycle/run.ts";
 
 export default command({

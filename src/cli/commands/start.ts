@@ -1,5 +1,6 @@
 import { command, jobArgs, requireJob } from "../command.ts";
-import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { processConfig } from "../../lifecycle/config.ts";
+import { jobContext } from "../../lifecycle/job.ts";
 import { start } from "../../lifecycle/start.ts";
 
 export default command({

@@ -1,5 +1,6 @@
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
-import { jobContext, processConfig } from "../../lifecycle/job.ts";
+import { processConfig } from "../../lifecycle/config.ts";
+import { jobContext } from "../../lifecycle/job.ts";
 import { run, runFailure } from "../../lifecycle/run.ts";
 import { startupTracer, traceRunning } from "../../lifecycle/trace.ts";
 
