@@ -2,7 +2,6 @@
 // ROOT/data/bpm/helper-<sha256>: a root-owned 0700 directory and file,
 // written atomically. Every use compares the file with the embedded bytes and
 // runs the very file descriptor that was checked, so a swapped file can never run.
-import { spawnSync } from "node:child_process";
 import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDir } from "./files.ts";
@@ -55,7 +54,9 @@ export const HELPER_VERSION = "bpm-helper 1 BPMPLAN1";
 
 /** A freshly extracted helper must run and speak our plan version (a noexec data dir would stop it here). */
 function selfCheck(path: string): void {
-  const r = spawnSync(path, ["version"], { encoding: "utf8" });
+  // Loaded here, not at the top: every command imports this module, and
+  // node:child_process (with net and stream) costs ~10 ms to load.
+  const r = process.getBuiltinModule("node:child_process").spawnSync(path, ["version"], { encoding: "utf8" });
   if (r.status !== 0 || r.stdout.trim() !== HELPER_VERSION) {
     throw new Error(`helper ${path} does not run: ${r.error?.message ?? (r.stderr.trim() || `printed "${r.stdout.trim()}"`)}`);
   }
