@@ -1,5 +1,7 @@
 /* `launch [lock]`: take the job's lock if asked (and say "locked"), read the
- * plan, join the cgroups, unshare namespaces, and fork the container's init.
+ * plan, prepare the job's directories, run its pre_start hook, join the
+ * cgroups, resolve the mount sources, unshare namespaces, and fork the
+ * container's init.
  * Detached: report the init's pid and leave. Foreground: stay, forward
  * signals to the init, and exit with its status. */
 #define _GNU_SOURCE
@@ -7,6 +9,7 @@
 #include "init.h"
 #include "mounts.h"
 #include "plan.h"
+#include "prepare.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +46,10 @@ int launch_main(int fd, int lock) {
      * namespace into the container, the path /proc means the container's. */
     int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (procfd < 0) die("open /proc");
+    prepare_dirs(&plan);
+    prepare_run_hook(&plan);
     for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
-    mounts_clone_shared(&plan); /* still in the host's mount namespace */
+    mounts_clone_sources(&plan); /* still in the host's mount namespace */
     if (plan.ns_flags && unshare(plan.ns_flags)) die("unshare namespaces");
 
     sigset_t set, old;

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "mounts.h"
 #include "mountpoint.h"
+#include "paths.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -63,35 +64,25 @@ static void fd_path(int fd, char *buf, size_t len) {
 #define REMOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 static void bind(int rootfd, const struct op *op) {
-    /* The source's last component must not be a symlink (it may sit in a
-     * directory the job can write); the CLI resolved trusted prefixes. */
-    int src = open(op->src, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (src < 0) die("bind source %s", op->src);
+    /* The source was resolved on the host and cloned before unsharing: what
+     * is attached here is exactly what was checked, whatever the path says now. */
+    if (op->tree_fd < 0) fail("plan: bind source %s was not resolved", op->src);
     struct stat st;
-    if (fstat(src, &st)) die("stat %s", op->src);
-    if (S_ISLNK(st.st_mode)) fail("bind source %s is a symlink", op->src);
+    if (fstat(op->tree_fd, &st)) die("stat %s", op->src);
     int dst = open_beneath(rootfd, op->dst, S_ISDIR(st.st_mode) ? CREATE_DIR : CREATE_FILE);
-    char sp[64], dp[64];
-    fd_path(src, sp, sizeof sp);
-    fd_path(dst, dp, sizeof dp);
-    if (op->tree_fd >= 0) {
-        /* The host's own mount, cloned before unshare: stays in its peer group. */
-        if (syscall(SYS_move_mount, op->tree_fd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
-            die("attach shared volume %s on %s", op->src, op->dst);
-        close(op->tree_fd);
-    } else if (mount(sp, dp, NULL, MS_BIND | MS_REC, NULL)) {
+    if (syscall(SYS_move_mount, op->tree_fd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
         die("bind mount %s on %s", op->src, op->dst);
-    }
+    close(op->tree_fd);
     close(dst);
-    close(src);
-    if (op->flags & REMOUNT_FLAGS) {
-        dst = open_beneath(rootfd, op->dst, NO_CREATE);
-        fd_path(dst, dp, sizeof dp);
-        if ((op->flags & REMOUNT_FLAGS) &&
-            mount(NULL, dp, NULL, MS_REMOUNT | MS_BIND | (op->flags & REMOUNT_FLAGS), NULL))
-            die("remount %s", op->dst);
-        close(dst);
-    }
+    char dp[64];
+    dst = open_beneath(rootfd, op->dst, NO_CREATE);
+    fd_path(dst, dp, sizeof dp);
+    /* A clone of a host mount keeps its propagation: only a shared volume
+     * stays a peer of the host's; everything else sees nothing new. */
+    if (!(op->flags & MS_SHARED) && mount(NULL, dp, NULL, MS_REC | MS_PRIVATE, NULL)) die("make %s private", op->dst);
+    if ((op->flags & REMOUNT_FLAGS) && mount(NULL, dp, NULL, MS_REMOUNT | MS_BIND | (op->flags & REMOUNT_FLAGS), NULL))
+        die("remount %s", op->dst);
+    close(dst);
 }
 
 static void filesystem(int rootfd, const struct op *op) {
@@ -179,34 +170,37 @@ void mounts_setup(const struct plan *p) {
     }
 }
 
-void mounts_clone_shared(struct plan *p) {
-    for (int i = 0; i < p->n_ops; i++) {
-        struct op *op = &p->ops[i];
-        if (op->kind != OP_BIND || !(op->flags & MS_SHARED)) continue;
-        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, op->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
-        if (fd < 0) die("clone the host mount of shared volume %s", op->src);
-        op->tree_fd = fd;
-    }
+/* Makes a host directory a shared mount point: a bind onto itself the first
+ * time only (later starts find the mount point), then MS_SHARED. */
+static void share(const char *path) {
+    int fd = walk_path(path, 0);
+    int root = is_mount_root(fd);
+    if (root < 0) die("cannot tell whether %s is a mount point", path);
+    char fp[64];
+    fd_path(fd, fp, sizeof fp);
+    if (!root && mount(fp, fp, NULL, MS_BIND, NULL)) die("share %s: bind it onto itself", path);
+    close(fd);
+    fd = walk_path(path, 0);
+    fd_path(fd, fp, sizeof fp);
+    if (mount(NULL, fp, NULL, MS_SHARED, NULL)) die("share %s: make it shared", path);
+    close(fd);
 }
 
-int mounts_share_main(int argc, char **argv) {
-    for (int i = 0; i < argc; i++) {
-        const char *path = argv[i];
-        if (path[0] != '/') fail("share: %s is not absolute", path);
-        int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) die("share: open %s", path);
-        int root = is_mount_root(fd);
-        if (root < 0) die("share: cannot tell whether %s is a mount point", path);
-        char fp[64];
-        fd_path(fd, fp, sizeof fp);
-        /* Only the first time: a bind onto itself. Later starts find the mount point. */
-        if (!root && mount(fp, fp, NULL, MS_BIND, NULL)) die("share: bind %s", path);
-        close(fd);
-        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) die("share: reopen %s", path);
-        fd_path(fd, fp, sizeof fp);
-        if (mount(NULL, fp, NULL, MS_SHARED, NULL)) die("share: make %s shared", path);
+void mounts_clone_sources(struct plan *p) {
+    int share_lock = -1;
+    for (int i = 0; i < p->n_ops; i++) {
+        struct op *op = &p->ops[i];
+        if (op->kind != OP_BIND) continue;
+        if (op->flags & MS_SHARED) {
+            /* Two first starts at once must not make two host mounts. */
+            if (share_lock < 0 && p->share_lock) share_lock = lock_path(p->share_lock);
+            share(op->src);
+        }
+        int fd = walk_path(op->src, 0);
+        /* A clone of a shared mount stays in its peer group: mounts propagate. */
+        op->tree_fd = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        if (op->tree_fd < 0) die("clone the host mount of %s", op->src);
         close(fd);
     }
-    return 0;
+    if (share_lock >= 0) close(share_lock);
 }

@@ -91,6 +91,20 @@ static void parse(struct plan *p) {
             else fail("plan: unknown namespace \"%s\"", ns);
         } else if (!strcmp(tag, "rootfs")) {
             p->rootfs = field(tag);
+        } else if (!strcmp(tag, "prep")) {
+            if (p->n_preps >= MAX_PREPS) fail("plan: too many directories");
+            struct prep *d = &p->preps[p->n_preps++];
+            d->path = field(tag);
+            d->mode = (unsigned)number(tag, field(tag)) & 07777;
+            d->uid = (uid_t)number(tag, field(tag));
+            d->gid = (gid_t)number(tag, field(tag));
+            const char *kind = field(tag);
+            if (strcmp(kind, "dir") && strcmp(kind, "volume")) fail("plan: unknown directory kind \"%s\"", kind);
+            d->file_ok = !strcmp(kind, "volume");
+        } else if (!strcmp(tag, "hook")) {
+            p->hook = field(tag);
+        } else if (!strcmp(tag, "sharelock")) {
+            p->share_lock = field(tag);
         } else if (!strcmp(tag, "bind")) {
             struct op *op = new_op(p, OP_BIND);
             op->src = field(tag); op->dst = field(tag); op->flags = mount_flags(field(tag));

@@ -10,6 +10,7 @@
 #define MAX_GROUPS 256
 #define MAX_RLIMITS 16
 #define MAX_CGROUPS 16
+#define MAX_PREPS 256
 
 enum op_kind { OP_BIND, OP_FS, OP_MKNOD, OP_SYMLINK, OP_MASK, OP_READONLY, OP_ROOT_RO };
 
@@ -23,11 +24,22 @@ struct op {
 
 struct rlim { int resource; unsigned long long soft, hard; };
 
+/* A host directory (or, for a volume, an existing file) the job needs. */
+struct prep {
+    const char *path;
+    unsigned mode;
+    uid_t uid; gid_t gid;
+    int file_ok;  /* a volume: an existing non-directory is bound as it is */
+};
+
 struct plan {
     int detach;
     const char *cgroups[MAX_CGROUPS]; int n_cgroups;
     int ns_flags;
     const char *rootfs;
+    struct prep preps[MAX_PREPS]; int n_preps;
+    const char *hook;        /* pre_start, run on the host before the container */
+    const char *share_lock;  /* the lock file serialising shared volumes across jobs */
     struct op ops[MAX_OPS]; int n_ops;
     uid_t uid; gid_t gid;
     gid_t groups[MAX_GROUPS]; int n_groups;

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -5,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int report_fd = -1;
@@ -115,3 +118,33 @@ void take_lock(int fd) {
     }
     if (close(fd)) die("close lock");
 }
+
+int lock_path(const char *path) {
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) die("open lock %s", path);
+    while (flock(fd, LOCK_EX)) {
+        if (errno != EINTR) die("lock %s", path);
+    }
+    return fd;
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static void each_fd_from(int low, int cloexec) {
+    if (syscall(SYS_close_range, (unsigned)low, ~0U, cloexec ? CLOSE_RANGE_CLOEXEC : 0) == 0) return;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) die("list descriptors");
+    int self = dirfd(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        unsigned long long n;
+        if (parse_u64(e->d_name, &n) || n < (unsigned)low || (int)n == self) continue;
+        if (cloexec) fcntl((int)n, F_SETFD, FD_CLOEXEC);
+        else close((int)n);
+    }
+    closedir(d);
+}
+
+void close_from(int fd) { each_fd_from(fd, 0); }
+void cloexec_from(int fd) { each_fd_from(fd, 1); }

@@ -30,6 +30,13 @@ int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
  * The lock belongs to the open file, which the CLI holds too: it stays locked
  * until the CLI is done or dies, and nothing we start keeps it. */
 void take_lock(int fd);
+/* Opens (creating) a lock file in a root-only directory and flocks it;
+ * returns the descriptor, which holds the lock until closed. */
+int lock_path(const char *path);
+/* Closes every descriptor from fd up (close_range, or /proc/self/fd where
+ * the kernel lacks it); with cloexec, marks them close-on-exec instead. */
+void close_from(int fd);
+void cloexec_from(int fd);
 /* Moves the calling process into a cgroup (the path of its cgroup.procs). */
 void join_cgroup(const char *procs);
 #endif

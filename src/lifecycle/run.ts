@@ -74,7 +74,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       },
     }));
     if (!locked) return { status: 0 };
-    const { logs, launcher } = locked;
+    const { logs, launcher, host } = locked;
     let prep: Prepared | undefined;
     // To the helper from now on: the job may be running (and printing) before
     // the helper's report arrives. A signal before the launch ends the helper,
@@ -82,7 +82,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     const forward = FORWARDED.map((sig) => [sig, () => launcher.child.kill(sig)] as const);
     for (const [sig, fn] of forward) process.on(sig, fn);
     try {
-      prep = await prepareLaunch(ctx, proc, "foreground", logs);
+      prep = await prepareLaunch(ctx, proc, "foreground", host);
       prep.plan.pause = opts.beforeExec !== undefined;
       const launched = await launcher.launch(prep.plan);
       const status = await launched.exit;

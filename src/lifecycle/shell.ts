@@ -2,7 +2,8 @@
 // (namespaces, cgroup, user, groups, capabilities, limits, seccomp), on a
 // pseudo-terminal created inside the container that the helper relays.
 import type { ProcessConfig } from "../config/schema.ts";
-import { buildPlan, readHostFacts } from "../plan/plan.ts";
+import { buildPlan } from "../plan/plan.ts";
+import { readHostFacts } from "../runtime/hostfacts.ts";
 import { procsFiles } from "../runtime/cgroups.ts";
 import { launch } from "../runtime/launch.ts";
 import { readState, statusOf } from "../runtime/state.ts";
@@ -14,9 +15,11 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   const { paths, root } = ctx;
   const state = readState(paths);
   if (statusOf(state) !== "running") throw new UserError("process is not running or could not be found");
-  const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(state!.cgroup), mode: "foreground", host: readHostFacts() });
+  const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(state!.cgroup), mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
   // The container exists: no mounts to make and no exit record to write.
   plan.mounts = [];
+  plan.preps = [];
+  plan.hook = null;
   plan.rootfs = "";
   plan.statusFile = "";
   plan.executable = SHELL;

@@ -14,10 +14,10 @@ export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void>
   try {
     const locked = await lockForLaunch(ctx, proc, lock, "start", (logs) => ({ stdio: ["ignore", logs.out, logs.err] }));
     if (!locked) return;
-    const { logs, launcher } = locked;
+    const { logs, launcher, host } = locked;
     let prep: Prepared | undefined;
     try {
-      prep = await prepareLaunch(ctx, proc, "detach", logs);
+      prep = await prepareLaunch(ctx, proc, "detach", host);
       const { pid, startTime, failure } = await launcher.launch(prep.plan);
       if (failure) throw new UserError(`failed to start job-process: ${failure}`);
       // A job that has already exited is recorded all the same: it reads "failed", with its exit.

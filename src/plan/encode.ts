@@ -18,7 +18,10 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
   rec("mode", plan.mode);
   for (const p of plan.cgroupProcs) rec("cgroup", p);
   for (const ns of plan.namespaces) rec("ns", ns);
-  rec("rootfs", plan.rootfs);
+  for (const d of plan.preps) rec("prep", d.path, d.mode, d.uid, d.gid, d.kind);
+  if (plan.hook) rec("hook", plan.hook);
+  if (plan.shareLock) rec("sharelock", plan.shareLock);
+  if (plan.rootfs) rec("rootfs", plan.rootfs);
   for (const m of plan.mounts) {
     switch (m.kind) {
       case "bind": rec("bind", m.source, m.target, m.flags.join(",")); break;

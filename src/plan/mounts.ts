@@ -1,7 +1,8 @@
 // The container's filesystem as an ordered list of operations for the helper:
 // everything before `rootro` happens inside the new root before pivot_root,
-// masks and read-only paths after it.
-import { existsSync, globSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
+// masks and read-only paths after it. Pure: what the host has (which system
+// directories exist, where symlinks that root owns lead, what a glob matches)
+// comes in as HostFs, gathered by src/runtime/hostfs.ts.
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";
@@ -16,8 +17,8 @@ export type MountOp =
   | { kind: "readonly"; target: string }
   | { kind: "rootro" };
 
-const SYSTEM_DIRS = ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
-const RESOLVER_DIRS = ["/run/resolvconf", "/run/systemd/resolve"];
+export const SYSTEM_DIRS = ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
+export const RESOLVER_DIRS = ["/run/resolvconf", "/run/systemd/resolve"];
 export const MASKED_PATHS = ["/etc/sv", "/proc/kcore", "/proc/latency_stats", "/proc/sched_debug", "/proc/timer_list", "/proc/timer_stats", "/sys/firmware"];
 export const READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 const DEVICES = [
@@ -25,11 +26,52 @@ const DEVICES = [
   { name: "random", major: 1, minor: 8 }, { name: "urandom", major: 1, minor: 9 }, { name: "tty", major: 5, minor: 0 },
 ];
 
+/** A host path as the helper will walk it: every symlink that root owns
+ * resolved, none left (the helper refuses any it meets), and whether
+ * anything is there yet. */
+export interface HostPath {
+  real: string;
+  exists: boolean;
+}
+
+/** What the plan needs to know of the host's filesystem. */
+export interface HostFs {
+  /** Each host path the plan may bind or create (see hostPathsFor). */
+  paths: Record<string, HostPath>;
+  /** System directories that are relative symlinks within / (merged /usr): the link's text. */
+  links: Record<string, string>;
+  /** Each unrestricted volume's pattern and the paths it matches now, sorted. */
+  globs: Record<string, string[]>;
+}
+
 export interface MountContext {
   root: ExternalPath;
   paths: JobPaths;
   proc: ProcessConfig;
   privileged: boolean;
+  fs: HostFs;
+}
+
+/** A path written in bpm.yml (under /var/vcap, or under ROOT as the original took it) on the host. */
+export function volumeSource(root: ExternalPath, path: string): ExternalPath {
+  if (path === INTERNAL_ROOT || path.startsWith(INTERNAL_ROOT + "/")) return toExternal(root, path as InternalPath);
+  return path as ExternalPath;
+}
+
+const isGlob = (p: string) => /[*?[]/.test(p);
+
+/** Every host path and glob pattern whose facts the plan for proc needs. */
+export function hostPathsFor(root: ExternalPath, paths: JobPaths, proc: ProcessConfig): { paths: string[]; patterns: string[] } {
+  const i = paths.internal;
+  const list = [
+    ...SYSTEM_DIRS, ...RESOLVER_DIRS,
+    paths.tmpDir, paths.dataDir, paths.storeDir, paths.logDir, paths.socketDir, paths.jobDir, paths.rootfsDir,
+    toExternal(root, i.packages), toExternal(root, i.dataPackages),
+    ...proc.additional_volumes.map((v) => volumeSource(root, v.path)),
+  ];
+  const patterns: string[] = [];
+  for (const v of proc.unsafe.unrestricted_volumes) (isGlob(v.path) ? patterns : list).push(v.path);
+  return { paths: [...new Set(list)], patterns };
 }
 
 /** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when privileged. */
@@ -41,69 +83,53 @@ function bindFlags(ctx: MountContext, o: { writable: boolean; exec: boolean }): 
   return flags;
 }
 
-/** A path written in bpm.yml (under /var/vcap, or under ROOT as the original took it) on the host. */
-export function volumeSource(root: ExternalPath, path: string): ExternalPath {
-  if (path === INTERNAL_ROOT || path.startsWith(INTERNAL_ROOT + "/")) return toExternal(root, path as InternalPath);
-  return path as ExternalPath;
+/** Where the helper finds a host path: its real location (the helper then
+ * refuses any symlink it meets on the way). */
+export function realPath(fs: HostFs, p: string): string {
+  const known = fs.paths[p];
+  if (!known) throw new Error(`no host facts gathered for ${p}`);
+  return known.real;
 }
-
-/** The real host path, where it exists; symlinks only in root-owned places are resolved. */
-const resolved = (p: string) => {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
-};
 
 /** Host directories the job sees, sorted so that a parent is mounted before what sits inside it. */
 function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "symlink" }>[] {
-  const { paths, proc } = ctx;
+  const { paths, proc, fs } = ctx;
   const out: Extract<MountOp, { kind: "bind" } | { kind: "symlink" }>[] = [];
-  const sys = (target: string, source: string, writable: boolean, exec: boolean) =>
-    out.push({ kind: "bind", source, target, flags: bindFlags(ctx, { writable, exec }) });
+  const bind = (target: string, source: string, writable: boolean, exec: boolean, extra: MountFlag[] = []) =>
+    out.push({ kind: "bind", source: realPath(fs, source), target, flags: [...bindFlags(ctx, { writable, exec }), ...extra] });
+  const present = (p: string) => fs.paths[p]?.exists === true;
 
   for (const dir of SYSTEM_DIRS) {
-    if (!existsSync(dir)) continue;
     // Merged /usr: /bin is a symlink to usr/bin, and so it stays inside.
-    if (lstatSync(dir).isSymbolicLink()) {
-      const link = readlinkSync(dir);
-      if (!link.startsWith("/") && !link.includes("..")) {
-        out.push({ kind: "symlink", linkTarget: link, target: dir });
-        continue;
-      }
-    }
-    sys(dir, realpathSync(dir), false, true);
+    if (fs.links[dir] !== undefined) out.push({ kind: "symlink", linkTarget: fs.links[dir], target: dir });
+    else if (present(dir)) bind(dir, dir, false, true);
   }
-  for (const dir of RESOLVER_DIRS) if (existsSync(dir)) sys(dir, realpathSync(dir), false, false);
+  for (const dir of RESOLVER_DIRS) if (present(dir)) bind(dir, dir, false, false);
 
+  // Everything a job can write is noexec, as in the original: only the
+  // job's own directory and the packages (both read-only) run programs.
   const i = paths.internal;
-  for (const tmp of ["/tmp", "/var/tmp", i.tmpDir]) sys(tmp, paths.tmpDir, true, true);
+  for (const tmp of ["/tmp", "/var/tmp", i.tmpDir]) bind(tmp, paths.tmpDir, true, false);
   for (const pkgs of [i.packages, i.dataPackages]) {
     const host = toExternal(ctx.root, pkgs);
-    if (existsSync(host)) sys(pkgs, realpathSync(host), false, true);
+    if (present(host)) bind(pkgs, host, false, true);
   }
-  sys(i.jobDir, resolved(paths.jobDir), false, true);
-  sys(i.logDir, paths.logDir, true, false);
-  sys(i.socketDir, paths.socketDir, true, false);
-  if (proc.ephemeral_disk) sys(i.dataDir, paths.dataDir, true, true);
-  if (proc.persistent_disk) sys(i.storeDir, paths.storeDir, true, true);
+  bind(i.jobDir, paths.jobDir, false, true);
+  bind(i.logDir, paths.logDir, true, false);
+  bind(i.socketDir, paths.socketDir, true, false);
+  if (proc.ephemeral_disk) bind(i.dataDir, paths.dataDir, true, false);
+  if (proc.persistent_disk) bind(i.storeDir, paths.storeDir, true, false);
 
   for (const v of proc.additional_volumes) {
-    out.push({
-      kind: "bind",
-      source: volumeSource(ctx.root, v.path),
-      target: v.path,
-      flags: [...bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }), ...(v.shared ? (["shared"] as const) : [])],
-    });
+    bind(v.path, volumeSource(ctx.root, v.path), v.writable, v.allow_executions, v.shared ? ["shared"] : []);
   }
   const mounted = out.map((m) => m.target);
   for (const v of proc.unsafe.unrestricted_volumes) {
-    const matches = /[*?[]/.test(v.path) ? globSync(v.path).sort() : [v.path];
+    const matches = isGlob(v.path) ? (fs.globs[v.path] ?? []) : [v.path];
     for (const path of matches) {
       // What bpm already mounts wins over an unrestricted volume beneath it.
       if (mounted.some((m) => path === m || path.startsWith(m + "/"))) continue;
-      out.push({ kind: "bind", source: path, target: path, flags: bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }) });
+      out.push({ kind: "bind", source: fs.paths[path]?.real ?? path, target: path, flags: bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }) });
     }
   }
   // Stable sort by depth: /var/vcap/data/JOB before /var/vcap/data/JOB/tmp.

@@ -1,13 +1,11 @@
 // The launch plan: everything the helper will do for one process, decided
 // here as plain data that can be printed, compared and tested without root.
-import { readFileSync } from "node:fs";
-import { CAPABILITIES } from "../config/capabilities.ts";
 import type { ProcessConfig } from "../config/schema.ts";
 import { parseMemorySize } from "../config/units.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { Identity } from "../runtime/users.ts";
 import { encode } from "./bpf.ts";
-import { buildMounts, type MountOp } from "./mounts.ts";
+import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
 import { hostArch, seccompProgram } from "./seccomp.ts";
 
 export type Namespace = "mount" | "ipc" | "uts" | "pid";
@@ -17,10 +15,27 @@ export interface Rlimit {
   hard: number | "unlimited";
 }
 
+/** A host directory the helper creates (missing parents: root's, 0755) and
+ * then gives this owner and mode, through the descriptor it resolved. A
+ * volume may instead be an existing file: it gets the owner, not the mode. */
+export interface Prep {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  kind: "dir" | "volume";
+}
+
 export interface LaunchPlan {
   mode: "detach" | "foreground";
   cgroupProcs: string[];
   namespaces: Namespace[];
+  /** Directories to create before anything else, in order. */
+  preps: Prep[];
+  /** The pre_start hook, run on the host as root once the directories exist. */
+  hook: string | null;
+  /** The lock file that serialises making volumes shared, across jobs. */
+  shareLock: string;
   rootfs: string;
   mounts: MountOp[];
   user: { uid: number; gid: number; groups: number[] };
@@ -46,6 +61,8 @@ export interface HostFacts {
   nofileHard: number | "unlimited";
   /** Capabilities in this host's bounding set (privileged jobs get these). */
   boundingCaps: string[];
+  /** The host's filesystem as the mounts need it. */
+  fs: HostFs;
 }
 
 export interface PlanInput {
@@ -56,6 +73,7 @@ export interface PlanInput {
   cgroupProcs: string[];
   mode: LaunchPlan["mode"];
   host: HostFacts;
+  shareLock: string;
 }
 
 export function defaultEnv(paths: JobPaths): Record<string, string> {
@@ -80,6 +98,19 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     rlimits.push({ name: "core", soft: proc.limits.core_file_size, hard: proc.limits.core_file_size });
   }
 
+  const vcap = { uid: input.user.uid, gid: input.user.gid };
+  const real = (p: string) => realPath(host.fs, p);
+  const preps: Prep[] = [
+    { path: real(paths.dataDir), mode: 0o700, ...vcap, kind: "dir" },
+    { path: real(paths.tmpDir), mode: 0o700, ...vcap, kind: "dir" },
+    { path: real(paths.socketDir), mode: 0o700, ...vcap, kind: "dir" },
+    { path: real(paths.rootfsDir), mode: 0o700, uid: 0, gid: 0, kind: "dir" },
+  ];
+  if (proc.persistent_disk) preps.push({ path: real(paths.storeDir), mode: 0o700, ...vcap, kind: "dir" });
+  for (const v of proc.additional_volumes) {
+    if (!v.mount_only) preps.push({ path: real(volumeSource(input.root, v.path)), mode: 0o700, ...vcap, kind: "volume" });
+  }
+
   const capabilities = privileged
     ? host.boundingCaps
     : [...new Set(proc.capabilities.map((c) => c.toUpperCase().replace(/^CAP_/, "")))];
@@ -88,8 +119,11 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     mode: input.mode,
     cgroupProcs: input.cgroupProcs,
     namespaces: hostPid ? ["mount", "ipc", "uts"] : ["mount", "ipc", "uts", "pid"],
-    rootfs: paths.rootfsDir,
-    mounts: buildMounts({ root: input.root, paths, proc, privileged }),
+    preps,
+    hook: proc.hooks.pre_start ?? null,
+    shareLock: input.shareLock,
+    rootfs: real(paths.rootfsDir),
+    mounts: buildMounts({ root: input.root, paths, proc, privileged, fs: host.fs }),
     user: privileged ? { uid: 0, gid: 0, groups: [0] } : { uid: input.user.uid, gid: input.user.gid, groups: input.user.groups },
     capabilities,
     rlimits,
@@ -109,21 +143,3 @@ export function buildPlan(input: PlanInput): LaunchPlan {
 export function memoryLimit(proc: ProcessConfig): number | undefined {
   return proc.limits.memory === undefined ? undefined : parseMemorySize(proc.limits.memory)!;
 }
-
-/** Reads the host facts from /proc/self. */
-export function readHostFacts(): HostFacts {
-  const limits = readFileSync("/proc/self/limits", "utf8");
-  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(limits);
-  const hard = m?.[1] === "unlimited" || !m ? "unlimited" : Number(m[1]);
-  const status = readFileSync("/proc/self/status", "utf8");
-  const bnd = BigInt("0x" + (/^CapBnd:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? "0"));
-  const caps: string[] = [];
-  for (let n = 0; n < 64; n++) {
-    if (!(bnd & (1n << BigInt(n)))) continue;
-    const name = capabilityName(n);
-    if (name) caps.push(name);
-  }
-  return { nofileHard: hard, boundingCaps: caps };
-}
-
-const capabilityName = (n: number) => Object.keys(CAPABILITIES).find((k) => CAPABILITIES[k] === n);

@@ -2,7 +2,8 @@
 // wrong, exit status 1, and leaves nothing behind: no process, mount, cgroup,
 // pidfile or file (bpm.log, where the failure is recorded, aside).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { lookupUser } from "../../src/runtime/users.ts";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
@@ -33,7 +34,8 @@ const runFlags: [string[], string][] = [
   [["-v", "relative/path"], 'invalid volume "relative/path": volume path must be absolute and canonical (no "..", "//" or trailing "/"), got "relative/path"'],
   [["-v", "/var/vcap/data/../../etc"], 'invalid volume "/var/vcap/data/../../etc": volume path must be absolute and canonical (no "..", "//" or trailing "/"), got "/var/vcap/data/../../etc"'],
   [["-v", "/var/vcap/store/errand"], 'invalid volume "/var/vcap/store/errand": volume path "/var/vcap/store/errand" is the job\'s own data or store directory: use ephemeral_disk or persistent_disk'],
-  [["-v", "/var/vcap/data/escape:writable"], "failed to start job-process: volume /var/vcap/data/escape: ROOT/data/escape is a symlink (a volume must stay inside ROOT)"],
+  [["-v", "/var/vcap/data/escape:writable"], "failed to start job-process: volume /var/vcap/data/escape leads outside ROOT (to /etc): a volume must stay inside ROOT"],
+  [["-v", "/var/vcap/data/planted/link/sub:writable"], "failed to start job-process: volume /var/vcap/data/planted/link/sub: ROOT/data/planted/link is a symlink that root does not control (refused: a job may have planted it)"],
   [["-v", "/var/vcap/data/absent:mount_only"], "failed to start job-process: volume /var/vcap/data/absent is mount_only but ROOT/data/absent does not exist"],
   [["-e", "NOEQUALS"], 'invalid environment variable "NOEQUALS": expected KEY=VALUE'],
   [["-e", "=value"], 'invalid environment variable "=value": the name is empty'],
@@ -102,6 +104,13 @@ describe("bad input", { skip: skipUnlessRoot }, () => {
     const r = root();
     mkdirSync(join(r.path, "data"), { recursive: true });
     if (!existsSync(join(r.path, "data", "escape"))) symlinkSync("/etc", join(r.path, "data", "escape"), "dir");
+    // What a job can do in a directory it owns: a symlink of its own.
+    const planted = join(r.path, "data", "planted");
+    mkdirSync(planted, { recursive: true });
+    if (!existsSync(join(planted, "link"))) symlinkSync("/etc", join(planted, "link"), "dir");
+    const vcap = lookupUser("vcap");
+    chownSync(planted, vcap.uid, vcap.gid);
+    lchownSync(join(planted, "link"), vcap.uid, vcap.gid);
     r.job("errand", bashJob("errand", "echo bad-input-marker-errand; sleep 5"));
     const before = snapshot(r, "errand");
     for (const [flags, message] of runFlags) {

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from "node:path";
 import { after, before } from "node:test";
 
-export const BPM = resolve(import.meta.dirname, "../../dist/bpm");
+/** The executable under test: the build in dist/, or another given by BPM_UNDER_TEST (to check that a test fails on an older build). */
+export const BPM = process.env.BPM_UNDER_TEST || resolve(import.meta.dirname, "../../dist/bpm");
 export const isRoot = process.getuid?.() === 0;
 export const skipUnlessRoot = isRoot && existsSync(BPM) ? false : "needs root and a built dist/bpm (run `npm test` as root)";
 const ROOTS = "/var/tmp/bpm-tests";

@@ -116,16 +116,17 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
 
   it("runs the pre_start hook on the host and aborts the start when it fails", async () => {
     const hook = `${root().path}/hook.sh`;
-    writeFileSync(hook, "#!/bin/sh\necho hook ran as $(id -u) with FOO=$FOO\nexit ${HOOK_EXIT:-0}\n", { mode: 0o755 });
+    // As in the original, the hook runs once the job's directories exist.
+    writeFileSync(hook, `#!/bin/sh\necho hook ran as $(id -u) with FOO=$FOO, tmp owned by $(stat -c %U ${root().path}/data/hooked/tmp)\n`, { mode: 0o755 });
     root().job("hooked", bashJob("hooked", "echo main; exec sleep 1000", `  env: {FOO: bar}\n  hooks: {pre_start: ${hook}}\n`));
     assert.equal(root().bpm("start", "hooked").status, 0);
     await root().waitForLog("hooked", "main");
-    assert.match(root().log("hooked"), /hook ran as 0 with FOO=bar/);
+    assert.match(root().log("hooked"), /hook ran as 0 with FOO=bar, tmp owned by vcap/);
     assert.equal(root().bpm("stop", "hooked").status, 0);
     writeFileSync(hook, "#!/bin/sh\nexit 3\n", { mode: 0o755 });
     const r = root().bpm("start", "hooked");
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, "Error: prestart hook failed: exit status 3\n");
+    assert.equal(r.stderr, "Error: failed to start job-process: prestart hook failed: exit status 3\n");
   });
 
   it("serialises 50 concurrent start/stop pairs into one consistent outcome", async () => {

@@ -3,15 +3,29 @@ import { describe, it } from "node:test";
 import { ext, jobPaths } from "../../src/bosh/paths.ts";
 import { parseJobConfig } from "../../src/config/load.ts";
 import { encodePlan } from "../../src/plan/encode.ts";
+import { hostPathsFor, type HostFs } from "../../src/plan/mounts.ts";
 import { buildPlan, type PlanInput } from "../../src/plan/plan.ts";
 
 const root = ext("/var/vcap");
+/** A host with merged /usr, /var/vcap/sys a symlink to data/sys (as on a BOSH VM),
+ * no /run/systemd/resolve, and every other path present where it is written. */
+function fakeHost(proc: PlanInput["proc"]): HostFs {
+  const wanted = hostPathsFor(root, jobPaths(root, "web"), proc);
+  const fs: HostFs = { paths: {}, links: { "/bin": "usr/bin", "/lib": "usr/lib", "/sbin": "usr/sbin" }, globs: {} };
+  for (const p of wanted.paths) {
+    if (fs.links[p]) continue;
+    fs.paths[p] = { real: p.replace(/^\/var\/vcap\/sys\//, "/var/vcap/data/sys/"), exists: p !== "/run/systemd/resolve" };
+  }
+  for (const g of wanted.patterns) fs.globs[g] = [];
+  return fs;
+}
 function plan(yaml: string) {
   const proc = parseJobConfig(yaml, "bpm.yml", { root, job: "web" }).config.processes[0]!;
   const input: PlanInput = {
     root, paths: jobPaths(root, "web"), proc, mode: "detach", cgroupProcs: ["/cg/cgroup.procs"],
     user: { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] },
-    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL"] },
+    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL"], fs: fakeHost(proc) },
+    shareLock: "/var/vcap/data/bpm/locks/shared-volumes.lock",
   };
   return buildPlan(input);
 }
@@ -46,7 +60,11 @@ describe("launch plan", () => {
     const p = plan(base + "  ephemeral_disk: true\n  additional_volumes: [{path: /var/vcap/data/shared, writable: true}]\n");
     const binds = p.mounts.filter((m) => m.kind === "bind") as Array<{ target: string; source: string; flags: string[] }>;
     const at = (t: string) => binds.find((b) => b.target === t)!;
-    assert.deepEqual(at("/tmp").flags.sort(), ["nodev", "nosuid"]);
+    assert.deepEqual(at("/tmp").flags.sort(), ["nodev", "noexec", "nosuid"]);
+    assert.deepEqual(at("/var/vcap/data/web").flags.sort(), ["nodev", "noexec", "nosuid"]);
+    assert.deepEqual(at("/var/vcap/jobs/web").flags.sort(), ["nodev", "nosuid", "ro"]);
+    assert.equal(at("/var/vcap/sys/log/web").source, "/var/vcap/data/sys/log/web", "a symlink root owns is resolved for the helper");
+    assert.deepEqual(p.mounts.filter((m) => m.kind === "symlink" && m.target === "/bin"), [{ kind: "symlink", linkTarget: "usr/bin", target: "/bin" }]);
     assert.equal(at("/tmp").source, "/var/vcap/data/web/tmp");
     assert.ok(at("/etc").flags.includes("ro"));
     assert.deepEqual(at("/var/vcap/data/shared").flags.sort(), ["nodev", "noexec", "nosuid"]);
@@ -54,6 +72,20 @@ describe("launch plan", () => {
     assert.ok(order.indexOf("/var/vcap/data/web") < order.indexOf("/var/vcap/data/web/tmp"));
     assert.ok(p.mounts.some((m) => m.kind === "mask" && m.target === "/proc/kcore"));
     assert.equal(p.mounts.at(-1)!.kind, "rootro");
+  });
+  it("has the helper create the job's directories and volumes, owned by the job, before the hook", () => {
+    const p = plan(base + "  persistent_disk: true\n  hooks: {pre_start: /var/vcap/jobs/web/bin/pre}\n  additional_volumes: [{path: /var/vcap/data/shared, writable: true}, {path: /var/vcap/data/given, mount_only: true}]\n");
+    assert.deepEqual(p.preps.map((d) => [d.path, d.mode.toString(8), d.uid, d.kind]), [
+      ["/var/vcap/data/web", "700", 1000, "dir"],
+      ["/var/vcap/data/web/tmp", "700", 1000, "dir"],
+      ["/var/vcap/data/sys/run/web", "700", 1000, "dir"],
+      ["/var/vcap/data/sys/run/bpm/web/web.root", "700", 0, "dir"],
+      ["/var/vcap/store/web", "700", 1000, "dir"],
+      ["/var/vcap/data/shared", "700", 1000, "volume"],
+    ]);
+    assert.equal(p.hook, "/var/vcap/jobs/web/bin/pre");
+    const fields = encodePlan(p).toString().split("\0");
+    assert.deepEqual(fields.slice(fields.indexOf("hook"), fields.indexOf("hook") + 2), ["hook", "/var/vcap/jobs/web/bin/pre"]);
   });
   it("drops unrestricted volumes under a path bpm already mounts", () => {
     const p = plan(base + "  unsafe: {unrestricted_volumes: [{path: /var/vcap/jobs/web/config/x.yml}, {path: /opt/shared}]}\n");

@@ -1,0 +1,76 @@
+/* What a start does on the host before the container: directories and the
+ * pre_start hook. Every path goes through walk_path, and ownership and mode
+ * are set on the descriptor it returned, never by path. */
+#define _GNU_SOURCE
+#include "prepare.h"
+#include "init.h"
+#include "paths.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void prepare(const struct prep *d) {
+    int fd = walk_path(d->path, 1);
+    struct stat st;
+    if (fstat(fd, &st)) die("stat %s", d->path);
+    if (!S_ISDIR(st.st_mode) && !d->file_ok) fail("%s exists and is not a directory", d->path);
+    /* A file volume gets the job's owner, as the original gave it; its mode stays. */
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) fail("%s has %lu hard links (refused: one may be a host file)", d->path, (unsigned long)st.st_nlink);
+    if (fchownat(fd, "", d->uid, d->gid, AT_EMPTY_PATH)) die("chown %s", d->path);
+    if (S_ISDIR(st.st_mode)) {
+        /* O_PATH descriptors take no fchmod: the same inode, through /proc. */
+        char self[32];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        if (chmod(self, d->mode)) die("chmod %s", d->path);
+    }
+    close(fd);
+}
+
+void prepare_dirs(const struct plan *p) {
+    for (int i = 0; i < p->n_preps; i++) prepare(&p->preps[i]);
+}
+
+void prepare_run_hook(const struct plan *p) {
+    if (!p->hook) return;
+    /* Closed by a successful exec; otherwise it carries the exec's errno. */
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC)) die("prestart hook failed: pipe");
+    pid_t pid = fork();
+    if (pid < 0) die("prestart hook failed: fork");
+    if (pid == 0) {
+        close(errpipe[0]);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0 && devnull != 0) {
+            dup2(devnull, 0);
+            close(devnull);
+        }
+        extern char **environ;
+        environ = (char **)p->envp;
+        char *const argv[] = {(char *)p->hook, NULL};
+        execvp(p->hook, argv);
+        int e = errno;
+        write_all(errpipe[1], &e, sizeof e);
+        _exit(127);
+    }
+    close(errpipe[1]);
+    int e = 0;
+    ssize_t n;
+    do n = read(errpipe[0], &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    int w;
+    while (waitpid(pid, &w, 0) < 0) {
+        if (errno != EINTR) die("prestart hook failed: wait");
+    }
+    if (n == (ssize_t)sizeof e) fail("prestart hook failed: exec %s: %s", p->hook, strerror(e));
+    if (w != 0) fail("prestart hook failed: exit status %d", shell_status(w));
+}
