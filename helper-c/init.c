@@ -52,6 +52,8 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL)) die("sigprocmask");
+    /* Nothing but 0, 1 and 2 may reach the job (the exec pipe closes on exec). */
+    cloexec_from(3);
     identity_become_job(p);
     if (p->pause) {
         /* Startup tracing: stay put, already the job in every respect, until

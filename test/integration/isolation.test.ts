@@ -1,9 +1,9 @@
 // What a job can see and do, observed from inside the job itself.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
 
 const probe = String.raw`
 echo "ID=$(id -u):$(id -g):$(id -G | tr ' ' ',')"
@@ -19,6 +19,10 @@ grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status | sed 's/:\s*/=/'
 echo "NOFILE=$(ulimit -n)"; echo "CORE=$(ulimit -c)"
 echo "DEVS=$(ls /dev | tr '\n' ',')"
 echo "PWD=$(pwd)"
+ls -l /proc/self/fd/ | sed -n 's/.* \([0-9]*\) -> \(.*\)$/FD=\1:\2/p' | grep -v ':/proc/[0-9]*/fd$' 
+for d in /tmp /var/tmp "$TMPDIR" /var/vcap/data/observer /var/vcap/store/observer /var/vcap/sys/log/observer /var/vcap/sys/run/observer; do
+  cp /bin/true "$d/probe-exe" && { "$d/probe-exe" 2>/dev/null && echo "EXECUTABLE=$d"; rm -f "$d/probe-exe"; }
+done
 echo DONE
 exec sleep 1000`;
 
@@ -27,11 +31,16 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
   let facts: Map<string, string[]>;
   before(async () => {
     root = makeRoot("isolation");
-    root.job("observer", bashJob("observer", probe, "  env: {FOO: bar}\n  limits: {open_files: 512, core_file_size: 0}\n"));
+    root.job("observer", bashJob("observer", probe, "  env: {FOO: bar}\n  limits: {open_files: 512, core_file_size: 0}\n  ephemeral_disk: true\n  persistent_disk: true\n"));
     root.job("other", bashJob("other", "exec sleep 1000"));
     mkdirSync(`${root.path}/data/other`, { recursive: true });
     writeFileSync(`${root.path}/jobs/other/secret`, "x");
-    for (const j of ["observer", "other"]) assert.equal(root.bpm("start", j).status, 0);
+    // Started the way a careless caller would: with descriptors 7 and 40 left open.
+    const stdio = Array<"ignore" | "pipe">(41).fill("ignore");
+    stdio[1] = stdio[2] = stdio[7] = stdio[40] = "pipe";
+    const started = spawnSync(BPM, ["start", "observer"], { env: { ...process.env, BPM_BOSH_ROOT: root.path }, stdio, encoding: "utf8", timeout: 20_000 });
+    assert.equal(started.status, 0, started.stderr);
+    assert.equal(root.bpm("start", "other").status, 0);
     const log = await root.waitForLog("observer", "DONE");
     facts = new Map();
     for (const line of log.split("\n")) {
@@ -89,6 +98,16 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
   it("gets its open-files and core-size limits", () => {
     assert.equal(fact("NOFILE"), "512");
     assert.equal(fact("CORE"), "0");
+  });
+  it("gets no descriptor but 0, 1 and 2, and its init keeps only its exit record", () => {
+    assert.deepEqual(facts.get("FD")!.map((f) => f.split(":")[0]), ["0", "1", "2"], facts.get("FD")!.join(" "));
+    const init = Number(root.bpm("pid", "observer").stdout);
+    const held = readdirSync(`/proc/${init}/fd`).map((fd) => `${fd}:${readlinkSync(`/proc/${init}/fd/${fd}`)}`).sort();
+    assert.deepEqual(held.map((h) => h.split(":")[0]), ["0", "1", "2", held[3]!.split(":")[0]!]);
+    assert.match(held[3]!, /\/sys\/run\/bpm\/observer\/observer\.exit$/);
+  });
+  it("cannot run a program from anywhere it can write", () => {
+    assert.deepEqual(facts.get("EXECUTABLE") ?? [], []);
   });
   it("has a small /dev with the usual nodes", () => {
     const devs = fact("DEVS")!.split(",");
