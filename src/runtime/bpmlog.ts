@@ -1,7 +1,9 @@
 // bpm.log: one JSON event per line, the shape operators already grep for.
-import { closeSync, writeSync } from "node:fs";
+// Opened once, on the first event, without following symlinks: a symlink a
+// job planted there fails the command loudly, as in the original.
+import { writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { ensureDir, openAppend, type Owner } from "./files.ts";
+import { ensureDir, openAppend, RefusedFile, type Owner } from "./files.ts";
 
 export type Level = "debug" | "info" | "error";
 
@@ -9,7 +11,7 @@ export class BpmLog {
   private readonly path: string;
   private readonly owner: Owner;
   private readonly base: Record<string, unknown>;
-  private dirReady = false;
+  private fd: number | null = null;
   constructor(path: string, owner: Owner, base: Record<string, unknown>) {
     this.path = path;
     this.owner = owner;
@@ -25,16 +27,14 @@ export class BpmLog {
       data: { ...this.base, ...data },
     });
     try {
-      if (!this.dirReady) ensureDir(dirname(this.path), 0o750, this.owner);
-      this.dirReady = true;
-      const fd = openAppend(this.path, 0o600, this.owner);
-      try {
-        writeSync(fd, line + "\n");
-      } finally {
-        closeSync(fd);
+      if (this.fd === null) {
+        ensureDir(dirname(this.path), 0o750, this.owner);
+        this.fd = openAppend(this.path, 0o600, this.owner);
       }
-    } catch {
-      // The log is for operators; failing to write it must not fail the command.
+      writeSync(this.fd, line + "\n");
+    } catch (e) {
+      if (e instanceof RefusedFile) throw e;
+      // Otherwise (a full disk, say) the log must not fail the command.
     }
   }
   info(message: string, data?: Record<string, unknown>) {

@@ -9,13 +9,16 @@ export interface Owner {
 }
 export const ROOT_OWNER: Owner = { uid: 0, gid: 0 };
 
+/** A path bpm will not use as root: a symlink, or not a plain file of its own. */
+export class RefusedFile extends Error {}
+
 /** mkdir -p, then set owner and mode on the last directory; refuses symlinks anywhere it creates or checks. */
 export function ensureDir(path: string, mode: number, owner: Owner = ROOT_OWNER): void {
   const missing: string[] = [];
   for (let p = path; ; p = dirname(p)) {
     try {
       const st = lstatSync(p);
-      if (st.isSymbolicLink() && missing.length === 0 && p === path) throw new Error(`refusing to use ${p}: it is a symlink`);
+      if (st.isSymbolicLink() && missing.length === 0 && p === path) throw new RefusedFile(`refusing to open symlink at ${p}`);
       if (!st.isDirectory() && !st.isSymbolicLink()) throw new Error(`${p} exists and is not a directory`);
       break;
     } catch (e) {
@@ -40,19 +43,21 @@ export function ensureDir(path: string, mode: number, owner: Owner = ROOT_OWNER)
   }
 }
 
-/** Opens (creating) a file for appending without following a symlink at its path. */
+/** Opens (creating) a file for appending without following a symlink at its
+ * path; refuses anything but a regular file with one link (a hard link a job
+ * made could be a host file), then sets owner and mode on the descriptor. */
 export function openAppend(path: string, mode: number, owner: Owner): number {
   let fd: number;
   try {
     fd = openSync(path, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW | C.O_NONBLOCK, mode);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw new Error(`refusing to open ${path}: it is a symlink`);
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw new RefusedFile(`refusing to open symlink at ${path}`);
     throw e;
   }
   const st = fstatSync(fd);
-  if (!st.isFile()) {
+  if (!st.isFile() || st.nlink !== 1) {
     closeSync(fd);
-    throw new Error(`refusing to open ${path}: not a regular file`);
+    throw new RefusedFile(`refusing to open ${path}: ${st.isFile() ? `it has ${st.nlink} hard links` : "not a regular file"}`);
   }
   fchownSync(fd, owner.uid, owner.gid);
   fchmodSync(fd, mode);

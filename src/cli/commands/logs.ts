@@ -1,76 +1,36 @@
 // `bpm logs`: the tail of a process's log files, as `tail` prints it, with
-// -f following across rotation by rename and by copytruncate.
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+// -f following across rotation by rename and by copytruncate. The files are
+// the job's: src/runtime/tail.ts reads them without trusting them.
+import { closeSync, fstatSync } from "node:fs";
 import { boshRoot, jobPaths } from "../../bosh/paths.ts";
+import { copyRange, followStep, lastLinesStart, openLog, type LogFile } from "../../runtime/tail.ts";
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 
-/** Where following a file picks up: the file (by inode) and the offset up
- * to which its tail was printed. */
-interface Position {
-  f: string;
-  ino: number;
-  pos: number;
+const POLL_MS = 200;
+
+function print(chunk: Buffer): void {
+  process.stdout.write(chunk);
 }
 
-/** The last n lines of a file, as tail prints them (read backwards, so big
- * logs stay cheap), and the position they end at: lines appended after the
- * read are left to `follow`, so none is lost or printed twice. */
-function lastLines(file: string, n: number): { text: string; at: Position } {
-  const fd = openSync(file, "r");
-  try {
-    const st = fstatSync(fd);
-    const at = { f: file, ino: st.ino, pos: st.size };
-    if (n <= 0) return { text: "", at };
-    let pos = st.size;
-    let data = Buffer.alloc(0);
-    while (pos > 0) {
-      const len = Math.min(64 * 1024, pos);
-      pos -= len;
-      const buf = Buffer.alloc(len);
-      readSync(fd, buf, 0, len, pos);
-      data = Buffer.concat([buf, data]);
-      let count = 0;
-      for (let i = 0; i < data.length - 1; i++) if (data[i] === 0x0a) count++;
-      if (count >= n) break;
-    }
-    const text = data.toString();
-    const ends = text.endsWith("\n");
-    const lines = (ends ? text.slice(0, -1) : text).split("\n");
-    return { text: text === "" ? "" : lines.slice(-n).join("\n") + (ends ? "\n" : ""), at };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function follow(state: Position[], headers: boolean): Promise<void> {
-  let last = state.length > 1 ? state[state.length - 1]!.f : undefined;
+async function follow(logs: LogFile[], headers: boolean): Promise<void> {
+  let last = logs.length > 1 ? logs[logs.length - 1]!.path : undefined;
+  let stopped = false;
   const stop = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
-  });
-  let stopped = false;
-  stop.then(() => (stopped = true));
+  }).then(() => (stopped = true));
   while (!stopped) {
-    for (const s of state) {
-      let st;
-      try {
-        st = statSync(s.f);
-      } catch {
-        continue;
-      }
-      if (st.ino !== s.ino) { s.ino = st.ino; s.pos = 0; }  // renamed away: a new file
-      if (st.size < s.pos) s.pos = 0;                        // copytruncate
-      if (st.size === s.pos) continue;
-      const fd = openSync(s.f, "r");
-      const buf = Buffer.alloc(st.size - s.pos);
-      const n = readSync(fd, buf, 0, buf.length, s.pos);
-      closeSync(fd);
-      s.pos += n;
-      if (headers && last !== s.f) process.stdout.write(`\n==> ${s.f} <==\n`);
-      last = s.f;
-      process.stdout.write(buf.subarray(0, n));
+    for (let i = 0; i < logs.length; i++) {
+      const log = logs[i]!;
+      let header = headers && last !== log.path;
+      logs[i] = followStep(log, (chunk) => {
+        if (header) process.stdout.write(`\n==> ${log.path} <==\n`);
+        header = false;
+        last = log.path;
+        print(chunk);
+      });
     }
-    await Promise.race([stop, new Promise((r) => setTimeout(r, 200))]);
+    await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
   }
 }
 
@@ -89,16 +49,26 @@ export default command({
     const paths = jobPaths(boshRoot(), job, args.process ?? job);
     const n = args.lines === undefined ? 25 : Number(args.lines);
     if (!Number.isInteger(n) || n < 0) throw new CommandError(`invalid number of lines: "${args.lines}"`);
+    // `bpm logs | head`: a closed pipe ends the command quietly.
+    process.stdout.on("error", () => process.exit(0));
     const files = args.all ? [paths.stdoutLog, paths.stderrLog] : [args.err ? paths.stderrLog : paths.stdoutLog];
-    if (!files.some((f) => existsSync(f))) throw new CommandError("logs not found");
-    const present = files.filter((f) => existsSync(f));
-    const headers = present.length > 1 && !args.quiet;
-    const positions = present.map((f, i) => {
-      const { text, at } = lastLines(f, n);
-      if (headers) process.stdout.write(`${i > 0 ? "\n" : ""}==> ${f} <==\n`);
-      process.stdout.write(text);
-      return at;
-    });
-    if (args.follow) await follow(positions, headers);
+    const logs: LogFile[] = [];
+    try {
+      for (const f of files) {
+        const log = openLog(f);
+        if (log) logs.push(log);
+      }
+      if (logs.length === 0) throw new CommandError("logs not found");
+      const headers = logs.length > 1 && !args.quiet;
+      logs.forEach((log, i) => {
+        if (headers) process.stdout.write(`${i > 0 ? "\n" : ""}==> ${log.path} <==\n`);
+        // What is appended after this size is left to follow: none lost, none twice.
+        const size = fstatSync(log.fd).size;
+        log.pos = copyRange(log.fd, lastLinesStart(log.fd, size, n), size, print);
+      });
+      if (args.follow) await follow(logs, headers);
+    } finally {
+      for (const log of logs) closeSync(log.fd);
+    }
   },
 });

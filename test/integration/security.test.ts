@@ -1,0 +1,158 @@
+// What a job can do to bpm itself: paths it can write that bpm then uses as
+// root (a volume under another job's data, its log directory), played as an
+// attacker from inside a job against the built executable.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { BPM, bashJob, eventually, skipUnlessRoot, useRoot } from "./harness.ts";
+
+/** Job x swaps a real directory `a` (holding `a/b`) with a symlink `s` to a
+ * host directory, as fast as it can, with renameat2(RENAME_EXCHANGE). */
+const SWAPPER = (hostDir: string) => `
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+base = "/var/vcap/data/x/race"
+os.makedirs(base + "/a/b", exist_ok=True)
+if not os.path.lexists(base + "/s"):
+    os.symlink(${JSON.stringify(hostDir)}, base + "/s")
+print("SWAPPING", flush=True)
+a, s = (base + "/a").encode(), (base + "/s").encode()
+while True:
+    libc.renameat2(-100, a, -100, s, 2)
+`;
+
+const ROUNDS = Number(process.env.BPM_RACE_ROUNDS || 50);
+
+describe("a job racing bpm for a path it uses as root", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("race");
+
+  it("cannot make a start chown or mount a host directory by swapping a volume's parent for a symlink", async (t) => {
+    const r = root();
+    const hostDir = `/srv/bpm-race-${process.pid}`;
+    t.after(() => rmSync(hostDir, { recursive: true, force: true }));
+    mkdirSync(`${hostDir}/b`, { recursive: true });
+    chmodSync(`${hostDir}/b`, 0o755);
+    writeFileSync(`${hostDir}/b/host-marker`, "host\n");
+    r.job("x", `processes:\n- name: x\n  executable: /usr/bin/python3\n  args: [-c, ${JSON.stringify(SWAPPER(hostDir))}]\n  ephemeral_disk: true\n`);
+    r.job("y", bashJob("y", "[ -e /var/vcap/data/x/race/a/b/host-marker ] && echo SAW-HOST-DIR; echo UP; exec sleep 1000",
+      "  additional_volumes: [{path: /var/vcap/data/x/race/a/b, writable: true}]\n"));
+    assert.equal(r.bpm("start", "x").status, 0);
+    await r.waitForLog("x", "SWAPPING");
+
+    let started = 0;
+    const refusals = new Set<string>();
+    for (let i = 0; i < ROUNDS; i++) {
+      const s = r.bpm("start", "y");
+      if (s.status === 0) {
+        started++;
+        await r.waitForLog("y", "UP");
+      } else {
+        refusals.add(s.stderr.replace(/\/var\/tmp\/bpm-tests\/[^/]+/g, "ROOT"));
+      }
+      const st = statSync(`${hostDir}/b`);
+      assert.equal(st.uid, 0, `round ${i}: the host directory was chowned to the job`);
+      assert.equal(st.mode & 0o7777, 0o755, `round ${i}: the host directory's mode was changed`);
+      assert.ok(!r.log("y").includes("SAW-HOST-DIR"), `round ${i}: y was given the host directory as its volume`);
+      assert.equal(r.bpm("stop", "y").status, 0);
+    }
+    // Every refusal names the symlink it met; and the race was really run.
+    for (const why of refusals) assert.match(why, /^Error: failed to start job-process: .*is a symlink/, why);
+    assert.ok(started > 0 && refusals.size > 0, `started ${started} of ${ROUNDS}; refused: ${[...refusals].join(" | ")}`);
+    assert.equal(r.bpm("stop", "x").status, 0);
+  });
+});
+
+describe("bpm logs reading what a job left in its log directory", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("logread");
+  const logDir = (job: string) => join(root().path, "sys", "log", job);
+
+  it("refuses a symlink at the log path instead of printing its target", () => {
+    mkdirSync(logDir("planter"), { recursive: true });
+    symlinkSync("/etc/shadow", join(logDir("planter"), "planter.stderr.log"));
+    writeFileSync(join(logDir("planter"), "planter.stdout.log"), "fine\n");
+    const r = root().bpm("logs", "planter", "-e");
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, `Error: refusing to open symlink at ${join(logDir("planter"), "planter.stderr.log")}\n`);
+    const all = root().bpm("logs", "planter", "-a");
+    assert.equal(all.status, 1);
+    assert.doesNotMatch(all.stdout, /root:/);
+  });
+
+  it("refuses a FIFO at the log path at once instead of blocking on it", () => {
+    mkdirSync(logDir("piper"), { recursive: true });
+    spawnSync("mkfifo", [join(logDir("piper"), "piper.stdout.log")]);
+    const r = root().bpm("logs", "piper");
+    assert.notEqual(r.signal, "SIGTERM", "bpm logs blocked on the FIFO");
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `Error: refusing to read ${join(logDir("piper"), "piper.stdout.log")}: not a regular file\n`);
+  });
+
+  it("tails a 1 GiB log with no newline in bounded time and prints it whole", async () => {
+    mkdirSync(logDir("huge"), { recursive: true });
+    const file = join(logDir("huge"), "huge.stdout.log");
+    const fd = openSync(file, "w");
+    ftruncateSync(fd, 1 << 30); // sparse: no disk used
+    closeSync(fd);
+    writeFileSync(file, "the end", { flag: "a" });
+    const child = spawn(BPM, ["logs", "huge", "-n", "3"], { env: { ...process.env, BPM_BOSH_ROOT: root().path }, stdio: ["ignore", "pipe", "inherit"] });
+    let bytes = 0;
+    let tail = Buffer.alloc(0);
+    child.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+      tail = Buffer.concat([tail, d]).subarray(-7);
+    });
+    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.on("close", (c, s) => res([c, s])));
+    clearTimeout(killer);
+    assert.equal(signal, null, "bpm logs did not finish within 60 s");
+    assert.equal(code, 0);
+    assert.equal(bytes, (1 << 30) + 7);
+    assert.equal(tail.toString(), "the end");
+  });
+
+  it("refuses a symlink that replaces a followed log on rotation", async () => {
+    mkdirSync(logDir("rotor"), { recursive: true });
+    const file = join(logDir("rotor"), "rotor.stdout.log");
+    writeFileSync(file, "one\n");
+    const f = spawn(BPM, ["logs", "rotor", "-f"], { env: { ...process.env, BPM_BOSH_ROOT: root().path } });
+    let out = "";
+    let err = "";
+    f.stdout.on("data", (d) => (out += d));
+    f.stderr.on("data", (d) => (err += d));
+    await eventually(() => out.includes("one"), () => out);
+    unlinkSync(file);
+    symlinkSync("/etc/shadow", file);
+    const code = await new Promise((res) => f.on("close", res));
+    assert.equal(code, 1);
+    assert.equal(err, `Error: refusing to open symlink at ${file}\n`);
+    assert.doesNotMatch(out, /root:/);
+  });
+});
+
+describe("a symlink planted at bpm.log", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("bpmlog");
+
+  it("fails start, run and stop loudly and writes nothing through it", () => {
+    const r = root();
+    r.job("loud", bashJob("loud", "exec sleep 1000"));
+    const victim = join(r.path, "victim");
+    writeFileSync(victim, "untouched\n");
+    chmodSync(victim, 0o640);
+    mkdirSync(join(r.path, "sys", "log", "loud"), { recursive: true });
+    const link = join(r.path, "sys", "log", "loud", "bpm.log");
+    symlinkSync(victim, link);
+    for (const cmd of ["start", "run", "stop"]) {
+      const res = r.bpm(cmd, "loud");
+      assert.equal(res.status, 1, cmd);
+      assert.equal(res.stderr, `Error: refusing to open symlink at ${link}\n`, cmd);
+    }
+    assert.equal(readFileSync(victim, "utf8"), "untouched\n");
+    const st = statSync(victim);
+    assert.deepEqual([st.uid, st.mode & 0o777], [0, 0o640]);
+    assert.match(r.bpm("list").stdout, /loud +- +stopped/);
+    assert.ok(!existsSync(join(r.path, "sys", "run", "bpm", "loud", "loud.pid")));
+  });
+});
