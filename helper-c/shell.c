@@ -65,7 +65,10 @@ static void copy_winsize(int master) {
 static __attribute__((noreturn)) void start_shell(int slave) {
     if (setsid() < 0) die("setsid");
     if (ioctl(slave, TIOCSCTTY, 0)) die("make the pty the controlling terminal");
-    if (fchown(slave, plan.uid, (gid_t)-1) || fchmod(slave, 0620)) die("hand the pty to the job's user");
+    /* The pty stays root's: the shell uses the descriptors it was given, and
+     * the job's other processes (the same user) cannot open it by name or
+     * through /proc to write into the operator's session. */
+    if (fchmod(slave, 0600)) die("make the pty private");
     for (int fd = 0; fd < 3; fd++)
         if (dup2(slave, fd) < 0) die("dup2");
     if (slave > 2) close(slave);

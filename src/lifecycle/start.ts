@@ -21,10 +21,15 @@ export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void>
       const { pid, startTime, failure } = await launcher.launch(prep.plan);
       if (failure) throw new UserError(`failed to start job-process: ${failure}`);
       // A job that has already exited is recorded all the same: it reads "failed", with its exit.
-      writeState(paths, {
-        version: 1, job: paths.job, process: paths.proc, id: paths.id, pid, startTime,
-        startedAt: new Date().toISOString(), cgroup: prep.cg, shutdownSignal: proc.shutdown_signal === "INT" ? "INT" : "TERM",
-      });
+      try {
+        writeState(paths, {
+          version: 1, job: paths.job, process: paths.proc, id: paths.id, pid, startTime,
+          startedAt: new Date().toISOString(), cgroup: prep.cg, shutdownSignal: proc.shutdown_signal === "INT" ? "INT" : "TERM",
+        });
+      } catch (e) {
+        // Without its state nobody could stop it: it goes with its cgroup, below.
+        throw new UserError(`failed to start job-process: ${(e as Error).message}`);
+      }
       log.info("bpm.start.complete", { pid });
     } catch (e) {
       if (prep) await removeCgroup(prep.cg).catch(() => {});

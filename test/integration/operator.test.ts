@@ -173,7 +173,9 @@ describe("bpm shell", { skip: skipUnlessRoot }, () => {
 
   it("opens bash inside the container, as the job, on a pty of the container's own", () => {
     const r = root();
-    r.job("box", bashJob("box", "exec sleep 1000", "  limits: {open_files: 777, processes: 50}\n"));
+    // The job tries to write into every terminal it can find, the shell's included.
+    const injector = "while :; do for t in /dev/pts/[0-9]* /proc/[0-9]*/fd/[012]; do [ \"$(readlink -f $t)\" = /dev/null ] || echo INJECTED-BY-JOB > $t; done 2>/dev/null; sleep 0.05; done";
+    r.job("box", bashJob("box", injector, "  limits: {open_files: 777, processes: 50}\n"));
     r.job("other", bashJob("other", "exec sleep 1000"));
     assert.equal(r.bpm("start", "box").status, 0);
     assert.equal(r.bpm("start", "other").status, 0);
@@ -191,16 +193,20 @@ describe("bpm shell", { skip: skipUnlessRoot }, () => {
       ["send", "echo SIZE1 $(stty size)\n"], ["expect", "SIZE1 \\d"],
       ["size", 40, 120], ["sleep", 0.3],
       ["send", "echo SIZE2 $(stty size)\n"], ["expect", "SIZE2 \\d"],
+      ["send", "tty; sleep 0.5; echo TTY-END\n"], ["expect", "\nTTY-END"],
       ["send", "exit 5\n"],
     ], "box");
     const out = res.stdout.replace(/\r/g, "");
     assert.equal(res.status, 5, `${out}\n${res.stderr}`);
+    assert.doesNotMatch(out, /INJECTED-BY-JOB/, "the job wrote into the operator's terminal");
+    assert.match(out, /^\/dev\/pts\/0$/m);
     assert.match(out, /^ID=vcap:\d+ TERM=xterm-bpmtest PWD=\/var\/vcap\/jobs\/box$/m);
     // The container's pid namespace: its init, the job, the shell and ps; nothing of the host.
     const ps = [...out.matchAll(/^ *(\d+) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
-    assert.equal(ps.length, 4, ps.join("; "));
-    assert.deepEqual(ps.slice(0, 2), ["1 bpm-init", "2 sleep"]);
-    assert.deepEqual(ps.slice(2).map((p) => p.split(" ")[1]), ["bash", "ps"]);
+    assert.deepEqual(ps.slice(0, 2), ["1 bpm-init", "2 bash"], ps.join("; "));
+    // The rest: the shell and ps, and whatever the job's loop runs at that instant.
+    const rest = ps.slice(2).map((p) => p.split(" ")[1]);
+    assert.ok(rest.includes("bash") && rest.includes("ps") && rest.every((c) => ["bash", "ps", "sleep", "readlink"].includes(c!)), ps.join("; "));
     assert.match(out, /^JOBS box$/m);
     assert.match(out, /^CAPS CapEff: 0000000000000000$/m);
     assert.match(out, /^LIMITS 777 NoNewPrivs:1 Seccomp:2$/m, "the job's rlimits, no_new_privs and seccomp filter");

@@ -3,7 +3,7 @@
 // attacker from inside a job against the built executable.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { BPM, bashJob, eventually, skipUnlessRoot, useRoot } from "./harness.ts";
@@ -154,5 +154,38 @@ describe("a symlink planted at bpm.log", { skip: skipUnlessRoot }, () => {
     assert.deepEqual([st.uid, st.mode & 0o777], [0, 0o640]);
     assert.match(r.bpm("list").stdout, /loud +- +stopped/);
     assert.ok(!existsSync(join(r.path, "sys", "run", "bpm", "loud", "loud.pid")));
+  });
+});
+
+describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("fulldisk");
+
+  it("makes the next start fail cleanly: a clear error, no process, no state", async (t) => {
+    const r = root();
+    // The whole BOSH root on an 8 MB tmpfs: on a BOSH VM, sys/run and the jobs' data share the ephemeral disk.
+    spawnSync("mount", ["-t", "tmpfs", "-o", "size=8m", "bpm-test-full", r.path]);
+    t.after(() => spawnSync("umount", ["-l", r.path]));
+    for (const d of ["packages", "store"]) mkdirSync(join(r.path, d), { recursive: true });
+    r.job("filler", bashJob("filler", "dd if=/dev/zero of=/var/vcap/data/filler/fill bs=64k 2>/dev/null; exec sleep 1000", "  ephemeral_disk: true\n"));
+    r.job("victim", bashJob("victim", "echo VICTIM-RAN; exec sleep 1000"));
+    assert.equal(r.bpm("start", "filler").status, 0);
+    // Its own log is on the full disk too: watch the disk instead.
+    await eventually(() => statfsSync(r.path).bavail === 0, () => `${statfsSync(r.path).bavail} blocks free`);
+
+    const res = r.bpm("start", "victim");
+    assert.equal(res.status, 1);
+    assert.match(res.stderr, /^Error: failed to start job-process: .*no space left on device\n$/);
+    assert.match(r.bpm("list").stdout, /victim +- +stopped/);
+    const runDir = join(r.path, "sys", "run", "bpm", "victim");
+    const left = existsSync(runDir) ? readdirSync(runDir).filter((f) => !/\.(exit|root)$/.test(f)) : [];
+    assert.deepEqual(left, [], "no pidfile, state or temporary file left");
+    const cgroups = existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup/bpm" : "/sys/fs/cgroup/pids/bpm";
+    assert.ok(!readdirSync(cgroups, { recursive: true }).some((p) => String(p).endsWith("bpm-victim")), "no cgroup left");
+
+    // Room again: the same start works.
+    rmSync(join(r.path, "data", "filler", "fill"));
+    assert.equal(r.bpm("start", "victim").status, 0, r.bpm("logs", "victim", "-e").stdout);
+    assert.equal(r.bpm("stop", "victim").status, 0);
+    assert.equal(r.bpm("stop", "filler").status, 0);
   });
 });
