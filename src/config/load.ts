@@ -141,6 +141,41 @@ function nearestOffset(offsets: Map<string, number>, path: Key[]): number {
   return 0;
 }
 
+const isMergeKey = (n: unknown) => isScalar(n) && typeof n.value === "symbol";
+const keyText = (n: Node | null) => (isScalar(n) ? String(n.source ?? n.value) : String(n));
+
+/** A map's entries with YAML 1.1 merge keys applied, as the original's
+ * decoder did: `<<: *base` (or a list of them) adds the keys the map does
+ * not set itself; in a list, the first map that sets a key wins. */
+function mapEntries(doc: Document, map: Node, path: Key[], count: { aliases: number }): { key: string; keyNode: Node | null; value: Node | null }[] {
+  const resolve = (n: Node | null): Node | null => {
+    if (!n || !isAlias(n)) return n;
+    if (++count.aliases > MAX_ALIASES) throw new PlainError(n.range?.[0] ?? 0, fieldName(path), `more than ${MAX_ALIASES} YAML aliases`);
+    return (n.resolve(doc) as Node | undefined) ?? null;
+  };
+  const own: { key: string; keyNode: Node | null; value: Node | null }[] = [];
+  const merges: Node[] = [];
+  for (const pair of (map as { items: unknown[] }).items) {
+    if (!isPair(pair)) continue;
+    const keyNode = pair.key as Node | null;
+    if (isMergeKey(keyNode)) merges.push(pair.value as Node);
+    else own.push({ key: keyText(keyNode), keyNode, value: pair.value as Node | null });
+  }
+  const seen = new Set(own.map((e) => e.key));
+  for (const merge of merges) {
+    const target = resolve(merge);
+    for (const source of isSeq(target) ? target.items.map((n) => resolve(n as Node)) : [target]) {
+      if (!isMap(source)) throw new PlainError(merge?.range?.[0] ?? 0, fieldName([...path, "<<"]), "a merge key (<<) takes a map or a list of maps");
+      for (const entry of mapEntries(doc, source, path, count)) {
+        if (seen.has(entry.key)) continue;
+        seen.add(entry.key);
+        own.push(entry);
+      }
+    }
+  }
+  return own;
+}
+
 class PlainError extends Error {
   readonly offset: number;
   readonly field: string;
@@ -185,10 +220,7 @@ function toPlain(
   }
   if (isMap(node)) {
     const out: Record<string, unknown> = {};
-    for (const pair of node.items) {
-      if (!isPair(pair)) continue;
-      const keyNode = pair.key as Node | null;
-      const key = isScalar(keyNode) ? String(keyNode.source ?? keyNode.value) : String(keyNode);
+    for (const { key, keyNode, value: valueNode } of mapEntries(doc, node, path, count)) {
       let childSpec: Spec | undefined;
       if (spec && typeof spec === "object" && "map" in spec) {
         childSpec = spec.map[key] ?? "value";
@@ -199,7 +231,7 @@ function toPlain(
       } else if (spec && typeof spec === "object" && "values" in spec) {
         childSpec = spec.values;
       }
-      let value = recurse(pair.value as Node | null, childSpec, key);
+      let value = recurse(valueNode, childSpec, key);
       if (value === null && childSpec === "text" && spec && typeof spec === "object" && "values" in spec) value = "";
       if (value !== null) out[key] = value;
     }

@@ -26,6 +26,36 @@ describe("bpm.yml parsing", () => {
     assert.deepEqual(warnings.map(formatProblem), ["bpm.yml:29:3: processes[0].future_option: unknown key, ignored"]);
   });
 
+  it("applies YAML merge keys as the original's decoder did: explicit keys win, then the first map listed", () => {
+    const { config } = parse(`common: &common {LANG: C, FOO: from-anchor}
+more: &more {FOO: from-more, BAR: from-more, BAZ: 2}
+base: &base
+  executable: /bin/web
+  limits: {memory: 1G}
+processes:
+- <<: *base
+  name: web
+  env:
+    <<: [*common, *more]
+    FOO: explicit
+- {<<: *base, name: worker, executable: /bin/worker}
+`);
+    const [web, worker] = config.processes;
+    assert.deepEqual(web!.env, { FOO: "explicit", LANG: "C", BAR: "from-more", BAZ: "2" });
+    assert.equal(web!.executable, "/bin/web");
+    assert.equal(web!.limits.memory, "1G");
+    assert.equal(worker!.executable, "/bin/worker");
+    assert.equal(worker!.limits.memory, "1G");
+  });
+
+  it("checks merged values where they were written, and refuses a merge of something else", () => {
+    assert.throws(() => parse("base: &base {open_files: lots}\nprocesses:\n- name: a\n  executable: /a\n  limits: {<<: *base}\n"), (e: unknown) => {
+      assert.equal((e as ConfigError).problems.map(formatProblem).join(), 'bpm.yml:1:26: processes[0].limits.open_files: expected a whole number, got "lots"');
+      return true;
+    });
+    assert.throws(() => parse("processes:\n- name: a\n  executable: /a\n  env: {<<: [1, 2]}\n"), /processes\[0\]\.env\.<<: a merge key \(<<\) takes a map or a list of maps/);
+  });
+
   for (const file of readdirSync(join(fixtures, "bad")).filter((f) => f.endsWith(".yml"))) {
     it(`rejects ${file} with every problem and its position`, () => {
       const expected = readFileSync(join(fixtures, "bad", file.replace(/\.yml$/, ".expected")), "utf8");
