@@ -20,6 +20,7 @@ static void prepare(const struct prep *d) {
     struct stat st;
     if (fstat(fd, &st)) die("stat %s", d->path);
     if (!S_ISDIR(st.st_mode) && !d->file_ok) fail("%s exists and is not a directory", d->path);
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) fail("%s is a device (volumes are mounted nodev)", d->path);
     /* A file volume gets the job's owner, as the original gave it; its mode stays. */
     if (S_ISREG(st.st_mode) && st.st_nlink > 1) fail("%s has %lu hard links (refused: one may be a host file)", d->path, (unsigned long)st.st_nlink);
     if (fchownat(fd, "", d->uid, d->gid, AT_EMPTY_PATH)) die("chown %s", d->path);

@@ -58,6 +58,33 @@ echo DONE; exec sleep 1000`;
     assert.equal(r.bpm("stop", "vol").status, 0);
   });
 
+  it("binds a single file as a volume: read-only unless writable, a socket too", async () => {
+    const r = root();
+    const dir = `${r.path}/data/files`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/config.txt`, "host-config\n");
+    writeFileSync(`${dir}/out.txt`, "");
+    execFileSync("python3", ["-c", `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(`${dir}/sock`)})`]);
+    const script = String.raw`
+echo "READ=$(cat /var/vcap/data/files/config.txt)"
+(echo x > /var/vcap/data/files/config.txt) 2>/dev/null && echo RO=no || echo RO=yes
+echo written > /var/vcap/data/files/out.txt && echo RW=yes
+[ -S /var/vcap/data/files/sock ] && echo SOCKET=yes
+echo "OTHERS=$(ls /var/vcap/data/files | tr '
+' ' ')"
+echo DONE; exec sleep 1000`;
+    r.job("filevol", bashJob("filevol", script, `  additional_volumes:
+  - {path: /var/vcap/data/files/config.txt}
+  - {path: /var/vcap/data/files/out.txt, writable: true}
+  - {path: /var/vcap/data/files/sock, writable: true}
+`));
+    assert.equal(r.bpm("start", "filevol").status, 0, r.log("filevol", "filevol", "stderr"));
+    const seen = facts(await r.waitForLog("filevol", "DONE"));
+    for (const f of ["READ=host-config", "RO=yes", "RW=yes", "SOCKET=yes", "OTHERS=config.txt out.txt sock "]) assert.ok(seen.has(f), `expected ${f}; saw ${[...seen].join(" | ")}`);
+    assert.equal(readFileSync(`${dir}/out.txt`, "utf8"), "written\n");
+    assert.equal(r.bpm("stop", "filevol").status, 0);
+  });
+
   it("refuses a mount_only volume that does not exist, and a persistent disk without ROOT/store", () => {
     const r = root();
     r.job("nodir", bashJob("nodir", "exec sleep 1000", "  additional_volumes:\n  - {path: /var/vcap/data/absent, mount_only: true}\n"));
