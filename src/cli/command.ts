@@ -3,6 +3,7 @@
 // (citty ignores unknown flags and keeps only the last of a repeated one).
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 
+/** Wrong use of a command: its usage on stderr (after "Error: <message>" unless the message is empty), exit status 1. */
 export class UsageError extends Error {}
 /** An error whose message is printed as "Error: <message>"; exit status 1 unless given. */
 export class CommandError extends Error {
@@ -40,7 +41,7 @@ export function requireJob(args: { job?: unknown }): string {
 
 /** Rejects flags the command does not define, naming the first one. */
 export function checkFlags(rawArgs: string[], args: ArgsDef): void {
-  const known = new Set<string>(["help", "h"]);
+  const known = new Set<string>(["help", "h", "version"]);
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") continue;
     known.add(name);

@@ -28,9 +28,9 @@ const main: CommandDef = {
 };
 
 // citty colours its usage; keep plain text for pipes and logs.
-async function renderUsage(cmd: CommandDef, parent?: CommandDef): Promise<string> {
+async function renderUsage(cmd: CommandDef, parent?: CommandDef, to: NodeJS.WriteStream = process.stderr): Promise<string> {
   const text = await cittyUsage(cmd, parent);
-  return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  return to.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
 declare const BPM_HELPER_SHA256: string;
@@ -42,9 +42,14 @@ async function bpm(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (!name || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write((await renderUsage(main)) + "\n");
-    return name ? 0 : 1;
+  if (name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write((await renderUsage(main, undefined, process.stdout)) + "\n");
+    return 0;
+  }
+  // No command: the usage, on stderr, and a failure, as the original.
+  if (!name) {
+    process.stderr.write((await renderUsage(main)) + "\n");
+    return 1;
   }
   const load = commands[name];
   if (!load) {
@@ -52,8 +57,14 @@ async function bpm(argv: string[]): Promise<number> {
     return 1;
   }
   const cmd = (await load()).default;
-  if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write((await renderUsage(cmd.def, main)) + "\n");
+  const flags = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (flags.includes("--help") || flags.includes("-h")) {
+    process.stdout.write((await renderUsage(cmd.def, main, process.stdout)) + "\n");
+    return 0;
+  }
+  // Every command takes --version, before anything else (root, arguments) is looked at.
+  if (flags.includes("--version")) {
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   try {
@@ -64,7 +75,7 @@ async function bpm(argv: string[]): Promise<number> {
     return typeof result === "number" ? result : 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`Error: ${e.message}\n\n${await renderUsage(cmd.def, main)}\n`);
+      process.stderr.write(`${e.message ? `Error: ${e.message}\n\n` : ""}${await renderUsage(cmd.def, main)}\n`);
       return 1;
     }
     if (e instanceof CommandError) {

@@ -17,6 +17,8 @@ export interface JobContext {
   user: Identity;
   log: BpmLog;
   helper: () => string;
+  /** What the command's bpm.<command>.complete event reports (pid, exit status...). */
+  outcome: Record<string, unknown>;
 }
 
 export function jobContext(job: string, proc: string | undefined): JobContext {
@@ -24,5 +26,17 @@ export function jobContext(job: string, proc: string | undefined): JobContext {
   const paths = jobPaths(root, job, proc ?? job);
   const user = lookupUser(JOB_USER);
   const log = new BpmLog(paths.bpmLog, user, { job, process: paths.proc });
-  return { root, paths, user, log, helper: () => helperExecPath(bpmDirs(root).helperDir) };
+  return { root, paths, user, log, helper: () => helperExecPath(bpmDirs(root).helperDir), outcome: {} };
+}
+
+/** Runs a job command between bpm.<command>.starting and bpm.<command>.complete
+ * in bpm.log, the events the original's log sessions wrote (complete even
+ * when the command failed, after its error). */
+export async function logged<T>(ctx: JobContext, command: string, body: () => Promise<T> | T): Promise<T> {
+  ctx.log.info(`bpm.${command}.starting`);
+  try {
+    return await body();
+  } finally {
+    ctx.log.info(`bpm.${command}.complete`, ctx.outcome);
+  }
 }

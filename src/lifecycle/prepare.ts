@@ -17,9 +17,12 @@ import { takeLock, type Lock } from "../runtime/lock.ts";
 import { clearState, readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
+/** The command whose events a launch writes to bpm.log. */
+export type LaunchEvent = "start" | "run" | "trace";
+
 /** With the lock held: true if the process runs already (nothing to do);
  * otherwise whatever a dead run left is cleaned up first. */
-export async function alreadyRunning(ctx: JobContext, event: "start" | "run"): Promise<boolean> {
+export async function alreadyRunning(ctx: JobContext, event: LaunchEvent): Promise<boolean> {
   const state = readState(ctx.paths);
   if (statusOf(state) === "running") {
     ctx.log.info(`bpm.${event}.process-already-running`, { pid: state!.pid });
@@ -91,7 +94,7 @@ export interface Locked {
  * says, even when its volumes or logs could no longer be prepared. A dead
  * run's leftovers are cleaned up. */
 export async function lockForLaunch(
-  ctx: JobContext, proc: ProcessConfig, lock: Lock, event: "start" | "run", opts: (logs: Logs) => LaunchOptions,
+  ctx: JobContext, proc: ProcessConfig, lock: Lock, event: LaunchEvent, opts: (logs: Logs) => LaunchOptions,
 ): Promise<Locked | null> {
   let logs: Logs;
   let host: HostFacts;

@@ -27,6 +27,8 @@ export const runFailure = ({ status, why }: RunResult) => `failed to run job-pro
 export interface RunOptions {
   /** Startup tracing: called with the init's pid while the job waits before exec. */
   beforeExec?: LaunchOptions["beforeExec"];
+  /** Whose events these are in bpm.log (`trace --startup` runs like run). */
+  event?: "run" | "trace";
 }
 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
@@ -59,13 +61,12 @@ const signalName = (n: number) => Object.entries(osConstants.signals).find(([, v
 
 export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions = {}): Promise<RunResult> {
   const { paths, log } = ctx;
-  log.info("bpm.run.starting");
   const lock = openLock(paths.lockFile);
   let copied: Promise<unknown> = Promise.resolve();
   try {
     // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
     const stdin = isatty(0) ? "ignore" : "inherit";
-    const locked = await lockForLaunch(ctx, proc, lock, "run", (logs) => ({
+    const locked = await lockForLaunch(ctx, proc, lock, opts.event ?? "run", (logs) => ({
       stdio: [stdin, "pipe", "pipe"],
       beforeExec: opts.beforeExec,
       // Read from the first moment: Node discards what nobody reads once the helper exits.
@@ -91,7 +92,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       await removeCgroup(prep.cg);
       await copied;
       const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), oomKilled, status);
-      log.info("bpm.run.complete", { exitStatus: status, ...(why ? { error: why } : {}) });
+      Object.assign(ctx.outcome, { exitStatus: status, ...(why ? { error: why } : {}) });
       return { status, why };
     } finally {
       for (const [sig, fn] of forward) process.off(sig, fn);
@@ -101,7 +102,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       logs.close();
     }
   } catch (e) {
-    log.error("bpm.run.failed", { error: (e as Error).message });
+    log.error(`bpm.${opts.event ?? "run"}.failed`, { error: (e as Error).message });
     throw e;
   } finally {
     lock.release();

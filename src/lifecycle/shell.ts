@@ -25,7 +25,7 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   plan.executable = SHELL;
   plan.args = [];
   if (process.env.TERM) plan.env.TERM = process.env.TERM;
-  ctx.log.info("bpm.shell.starting", { pid: state!.pid });
+  ctx.outcome.pid = state!.pid;
   // The helper, in bpm's process group, gets the terminal's signals itself
   // and passes them to the shell; a TERM sent to bpm alone is passed on.
   let entered: Awaited<ReturnType<typeof launch>> | undefined;
@@ -37,7 +37,7 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
     entered = await launch(ctx.helper(), plan, { verb: "shell", target: state!.pid, stdio: ["inherit", "inherit", "inherit"] });
     if (entered.failure) throw new UserError(`failed to start a shell: ${entered.failure}`);
     const status = await entered.exit;
-    ctx.log.info("bpm.shell.complete", { exitStatus: status });
+    ctx.outcome.exitStatus = status;
     return status;
   } finally {
     process.off("SIGINT", ignore);

@@ -9,7 +9,6 @@ import { lockForLaunch, prepareLaunch, type Prepared } from "./prepare.ts";
 
 export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void> {
   const { paths, log } = ctx;
-  log.info("bpm.start.starting");
   const lock = openLock(paths.lockFile);
   try {
     const locked = await lockForLaunch(ctx, proc, lock, "start", (logs) => ({ stdio: ["ignore", logs.out, logs.err] }));
@@ -30,7 +29,7 @@ export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void>
         // Without its state nobody could stop it: it goes with its cgroup, below.
         throw new UserError(`failed to start job-process: ${(e as Error).message}`);
       }
-      log.info("bpm.start.complete", { pid });
+      ctx.outcome.pid = pid;
     } catch (e) {
       if (prep) await removeCgroup(prep.cg).catch(() => {});
       clearState(paths, { exit: false });

@@ -30,7 +30,7 @@ export async function stop(ctx: JobContext): Promise<void> {
     if (how === "quit" || how === "killed") log.error("bpm.stop.forceful-shutdown", { pid: state.pid, how });
     await removeCgroup(state.cgroup);
     clearState(paths, { exit: false });
-    log.info("bpm.stop.complete", { pid: state.pid, how });
+    Object.assign(ctx.outcome, { pid: state.pid, how });
   } finally {
     stopper.abandon();
     lock.release();

@@ -103,13 +103,19 @@ export async function traceRunning(ctx: JobContext, output: string | undefined):
   if (statusOf(state) !== "running") throw new UserError("process is not running or could not be found");
   const pid = mainProcess(state!.pid) ?? state!.pid;
   let interrupted = false;
-  const onInt = () => (interrupted = true); // strace gets the terminal's Ctrl-C itself and detaches
-  const onTerm = () => tracer?.child.kill("SIGTERM");
   let tracer: Tracer | undefined;
+  // A terminal's Ctrl-C reaches strace itself; a SIGINT sent to bpm alone (a
+  // supervisor, `kill -INT`) is passed on. Either way strace detaches and exits.
+  const onInt = () => {
+    interrupted = true;
+    tracer?.child.kill("SIGINT");
+  };
+  const onTerm = () => tracer?.child.kill("SIGTERM");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
     tracer = await attachStrace(strace, pid, output, false);
+    if (interrupted) tracer.child.kill("SIGINT");
     const status = await tracer.exit;
     // strace answers Ctrl-C by detaching and exiting 130, which may be seen
     // before bpm's own SIGINT handler runs.

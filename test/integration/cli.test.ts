@@ -1,7 +1,7 @@
 // The executable as operators and release authors meet it.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, chmodSync, copyFileSync, mkdirSync, renameSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { BPM, bashJob, makeRoot, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
@@ -20,6 +20,27 @@ describe("bpm command line", { skip: skipUnlessRoot }, () => {
     assert.equal(r.status, 0);
     assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
     assert.equal(spawnSync(BPM, ["--version"], { encoding: "utf8" }).stdout, r.stdout);
+  });
+  it("takes --version in every command, before anything else, as root or not", () => {
+    const version = root.bpm("version").stdout;
+    root.job("untouched", bashJob("untouched", "exec sleep 1000"));
+    for (const cmd of ["start", "stop", "run", "list", "pid", "logs", "shell", "trace", "validate", "version"]) {
+      for (const r of [root.bpm(cmd, "untouched", "--version"), asVcap(cmd, "untouched", "--version")]) {
+        assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
+        assert.equal(r.stdout, version, cmd);
+        assert.equal(r.stderr, "", cmd);
+      }
+    }
+    assert.ok(!existsSync(`${root.path}/sys/log/untouched`), "nothing was started or logged");
+    rmSync(`${root.path}/jobs/untouched`, { recursive: true });
+  });
+  it("prints the usage on stderr and fails for `bpm` alone and `bpm version extra`", () => {
+    for (const args of [[], ["version", "extra"]]) {
+      const r = root.bpm(...args);
+      assert.equal(r.status, 1, args.join(" "));
+      assert.equal(r.stdout, "", args.join(" "));
+      assert.match(r.stderr, /^\S.*\n\nUSAGE bpm/, args.join(" "));
+    }
   });
   it("requires root for job commands, with the original's words", () => {
     for (const cmd of ["start", "stop", "list", "pid", "logs"]) {
@@ -128,5 +149,46 @@ describe("bpm list and logs while jobs run", { skip: skipUnlessRoot }, () => {
     f.kill("SIGINT");
     assert.equal(await exited, 0);
     assert.equal(out, "old line\nbefore rotation\nafter rename\nafter copytruncate\n");
+  });
+});
+
+describe("bpm.log events", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("events");
+  /** The messages bpm.log got since the last call. */
+  const reader = (r: Root, job: string) => {
+    let seen = 0;
+    return () => {
+      const lines = readFileSync(`${r.path}/sys/log/${job}/bpm.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      const fresh = lines.slice(seen);
+      seen = lines.length;
+      for (const l of fresh) assert.deepEqual([l.source, l.data.job, l.data.process], ["bpm", job, job], JSON.stringify(l));
+      return fresh.map((l) => l.message as string);
+    };
+  };
+
+  it("has every job command log bpm.<command>.starting and .complete, as the original's sessions did", () => {
+    const r = root();
+    r.job("evt", bashJob("evt", "[ \"$MODE\" = fail ] && exit 3; exec sleep 1000"));
+    assert.equal(r.bpm("start", "evt").status, 0);
+    const events = reader(r, "evt");
+    assert.deepEqual(events(), ["bpm.start.starting", "bpm.start.complete"]);
+    assert.equal(r.bpm("start", "evt").status, 0);
+    assert.deepEqual(events(), ["bpm.start.starting", "bpm.start.process-already-running", "bpm.start.complete"]);
+    const shell = spawnSync(BPM, ["shell", "evt"], { env: { ...process.env, BPM_BOSH_ROOT: r.path }, input: "exit 4\n", encoding: "utf8", timeout: 30_000 });
+    assert.equal(shell.status, 4, shell.stderr);
+    assert.deepEqual(events(), ["bpm.shell.starting", "bpm.shell.complete"]);
+    assert.equal(r.bpm("stop", "evt").status, 0);
+    assert.deepEqual(events(), ["bpm.stop.starting", "bpm.stop.stopping", "bpm.stop.complete"]);
+    assert.equal(r.bpm("stop", "evt").status, 0);
+    assert.deepEqual(events(), ["bpm.stop.starting", "bpm.stop.job-already-stopped", "bpm.stop.complete"]);
+    assert.equal(r.bpm("run", "evt", "-e", "MODE=fail").status, 3);
+    assert.deepEqual(events(), ["bpm.run.starting", "bpm.run.complete"]);
+    r.job("evt", bashJob("evt", "exit 0"));
+    assert.equal(r.bpm("trace", "evt", "--startup", "-o", `${r.path}/t.out`).status, 0);
+    assert.deepEqual(events(), ["bpm.trace.starting", "bpm.trace.complete"]);
+    // Failing: the error, then complete all the same.
+    r.job("evt", "processes:\n- name: evt\n  executable: /bin/x\n  limits: {open_files: lots}\n");
+    assert.equal(r.bpm("start", "evt").status, 1);
+    assert.deepEqual(events(), ["bpm.start.starting", "bpm.start.failed-to-parse-config", "bpm.start.complete"]);
   });
 });

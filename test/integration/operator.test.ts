@@ -2,7 +2,7 @@
 // inside a running job, trace it (attached, or from its first instruction).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
@@ -245,6 +245,29 @@ describe("bpm trace", { skip: skipUnlessRoot }, () => {
     t.ctrlC();
     assert.equal(await t.done, 0);
     assert.equal(r.bpm("stop", "traced").status, 0);
+  });
+
+  it("ends on a SIGINT sent to bpm alone: exit 0, strace gone, the job untraced", async () => {
+    const r = root();
+    r.job("traced2", bashJob("traced2", "while :; do echo tick > /dev/null; sleep 0.1; done"));
+    assert.equal(r.bpm("start", "traced2").status, 0);
+    const t = bpmInGroup(r, ["trace", "traced2"]);
+    await until(t.err, /wait4\(/);
+    const status = (pid: string, field: string) => {
+      try {
+        return new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+      } catch {
+        return undefined;
+      }
+    };
+    const pids = () => readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+    const strace = pids().find((p) => status(p, "PPid") === String(t.child.pid));
+    assert.ok(strace, "strace runs as bpm's child");
+    process.kill(t.child.pid!, "SIGINT");
+    assert.equal(await t.done, 0, t.err());
+    await eventually(() => !existsSync(`/proc/${strace}`), () => `strace ${strace} still there`);
+    assert.deepEqual(pids().filter((p) => status(p, "TracerPid") === strace), [], "a process is still traced");
+    assert.equal(r.bpm("stop", "traced2").status, 0);
   });
 
   it("traces from before the first instruction a job that exits at once", () => {

@@ -164,7 +164,11 @@ describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot 
     const r = root();
     // The whole BOSH root on an 8 MB tmpfs: on a BOSH VM, sys/run and the jobs' data share the ephemeral disk.
     spawnSync("mount", ["-t", "tmpfs", "-o", "size=8m", "bpm-test-full", r.path]);
-    t.after(() => spawnSync("umount", ["-l", r.path]));
+    // Its jobs' state lives on the tmpfs: stop them before it goes, whatever the test saw.
+    t.after(() => {
+      for (const j of ["victim", "filler"]) r.bpm("stop", j);
+      spawnSync("umount", ["-l", r.path]);
+    });
     for (const d of ["packages", "store"]) mkdirSync(join(r.path, d), { recursive: true });
     r.job("filler", bashJob("filler", "dd if=/dev/zero of=/var/vcap/data/filler/fill bs=64k 2>/dev/null; exec sleep 1000", "  ephemeral_disk: true\n"));
     r.job("victim", bashJob("victim", "echo VICTIM-RAN; exec sleep 1000"));

@@ -1,7 +1,7 @@
 import { command, CommandError, jobArgs, repeatedFlag, requireJob } from "../command.ts";
 import { RunFlagError, withRunFlags } from "../../config/runflags.ts";
 import { processConfig } from "../../lifecycle/config.ts";
-import { jobContext } from "../../lifecycle/job.ts";
+import { jobContext, logged } from "../../lifecycle/job.ts";
 import { run, runFailure } from "../../lifecycle/run.ts";
 
 export default command({
@@ -13,15 +13,17 @@ export default command({
   },
   async run({ args, rawArgs }) {
     const ctx = jobContext(requireJob(args), args.process);
-    const { proc: configured } = processConfig(ctx, "run");
-    let proc;
-    try {
-      proc = withRunFlags(configured, repeatedFlag(rawArgs, "volume", "v"), repeatedFlag(rawArgs, "env", "e"), { root: ctx.root, job: ctx.paths.job });
-    } catch (e) {
-      if (e instanceof RunFlagError) throw new CommandError(e.message);
-      throw e;
-    }
-    const result = await run(ctx, proc);
-    if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
+    await logged(ctx, "run", async () => {
+      const { proc: configured } = processConfig(ctx, "run");
+      let proc;
+      try {
+        proc = withRunFlags(configured, repeatedFlag(rawArgs, "volume", "v"), repeatedFlag(rawArgs, "env", "e"), { root: ctx.root, job: ctx.paths.job });
+      } catch (e) {
+        if (e instanceof RunFlagError) throw new CommandError(e.message);
+        throw e;
+      }
+      const result = await run(ctx, proc);
+      if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
+    });
   },
 });

@@ -1,6 +1,6 @@
 import { command, jobArgs, requireJob } from "../command.ts";
 import { processConfig } from "../../lifecycle/config.ts";
-import { jobContext } from "../../lifecycle/job.ts";
+import { jobContext, logged } from "../../lifecycle/job.ts";
 import { shell } from "../../lifecycle/shell.ts";
 
 export default command({
@@ -8,7 +8,6 @@ export default command({
   args: jobArgs,
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);
-    const { proc } = processConfig(ctx, "shell");
-    return shell(ctx, proc);
+    return logged(ctx, "shell", () => shell(ctx, processConfig(ctx, "shell").proc));
   },
 });

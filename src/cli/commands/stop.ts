@@ -1,11 +1,12 @@
 import { command, jobArgs, requireJob } from "../command.ts";
-import { jobContext } from "../../lifecycle/job.ts";
+import { jobContext, logged } from "../../lifecycle/job.ts";
 import { stop } from "../../lifecycle/stop.ts";
 
 export default command({
   meta: { name: "stop", description: "Stop a job's process: shutdown signal, 15 s, QUIT, 2 s, then kill" },
   args: jobArgs,
   async run({ args }) {
-    await stop(jobContext(requireJob(args), args.process));
+    const ctx = jobContext(requireJob(args), args.process);
+    await logged(ctx, "stop", () => stop(ctx));
   },
 });

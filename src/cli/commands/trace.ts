@@ -1,6 +1,6 @@
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 import { processConfig } from "../../lifecycle/config.ts";
-import { jobContext } from "../../lifecycle/job.ts";
+import { jobContext, logged } from "../../lifecycle/job.ts";
 import { run, runFailure } from "../../lifecycle/run.ts";
 import { startupTracer, traceRunning } from "../../lifecycle/trace.ts";
 
@@ -13,12 +13,14 @@ export default command({
   },
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);
-    if (!args.startup) return traceRunning(ctx, args.output);
-    const { proc } = processConfig(ctx, "run");
-    const tracer = startupTracer(args.output);
-    const result = await run(ctx, proc, { beforeExec: tracer.beforeExec });
-    await tracer.done();
-    if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
-    return 0;
+    return logged(ctx, "trace", async () => {
+      if (!args.startup) return traceRunning(ctx, args.output);
+      const { proc } = processConfig(ctx, "trace");
+      const tracer = startupTracer(args.output);
+      const result = await run(ctx, proc, { beforeExec: tracer.beforeExec, event: "trace" });
+      await tracer.done();
+      if (result.status !== 0) throw new CommandError(runFailure(result), result.status);
+      return 0;
+    });
   },
 });

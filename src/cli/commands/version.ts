@@ -1,4 +1,4 @@
-import { command } from "../command.ts";
+import { command, UsageError } from "../command.ts";
 
 declare const BPM_VERSION: string;
 export const VERSION = typeof BPM_VERSION === "string" ? BPM_VERSION : "dev";
@@ -6,7 +6,9 @@ export const VERSION = typeof BPM_VERSION === "string" ? BPM_VERSION : "dev";
 export default command(
   {
     meta: { name: "version", description: "Print bpm's version" },
-    run() {
+    run({ args }) {
+      // `bpm version extra`: the usage and a failure, as the original.
+      if ((args._ as string[]).length > 0) throw new UsageError("");
       process.stdout.write(`${VERSION}\n`);
     },
   },
