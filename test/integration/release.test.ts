@@ -1,10 +1,13 @@
-// The BOSH release pieces: the blob script, the package's install, and the
-// wrapper monit calls.
+// The BOSH release pieces: a release directory with everything
+// `bosh create-release` reads, the blob script, the package's install, and
+// the wrapper monit calls.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
+import { parse } from "yaml";
 import { BPM, skipUnlessRoot } from "./harness.ts";
 
 const RELEASE = resolve(import.meta.dirname, "../../release");
@@ -13,13 +16,39 @@ describe("BOSH release packaging", { skip: skipUnlessRoot }, () => {
   const dir = mkdtempSync("/var/tmp/bpm-tests/release-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("makes the blob with its checksum, and the package installs it as bin/bpm", () => {
-    const made = spawnSync(join(RELEASE, "make-blob.sh"), [join(dir, "blobs")], { encoding: "utf8" });
+  it("is a complete release directory once make-blob.sh has added the blob, its record in step", () => {
+    const rel = join(dir, "release");
+    cpSync(RELEASE, rel, { recursive: true });
+    const made = spawnSync(join(RELEASE, "make-blob.sh"), [rel], { encoding: "utf8" });
     assert.equal(made.status, 0, made.stderr);
-    const blob = join(dir, "blobs/bpm/bpm-linux-amd64");
-    const sum = spawnSync("sha256sum", ["-c", "bpm-linux-amd64.sha256"], { cwd: join(dir, "blobs/bpm"), encoding: "utf8" });
-    assert.equal(sum.status, 0, sum.stdout + sum.stderr);
-    assert.ok(readFileSync(blob).equals(readFileSync(BPM)), "the blob is dist/bpm");
+    const yml = (p: string) => parse(readFileSync(join(rel, p), "utf8"));
+    assert.equal(yml("config/final.yml").name, "bpm");
+    assert.ok(yml("config/final.yml").blobstore.provider, "final.yml names a blobstore");
+    // Every blob a package lists is in blobs/ and recorded with its size and sha256.
+    const blobs = yml("config/blobs.yml") as Record<string, { size: number; sha: string }>;
+    const listed = readdirSync(join(rel, "packages")).flatMap((p) => {
+      assert.ok(existsSync(join(rel, "packages", p, "packaging")), `packages/${p}/packaging`);
+      return yml(`packages/${p}/spec`).files as string[];
+    });
+    assert.deepEqual(Object.keys(blobs).sort(), listed.sort());
+    for (const [path, rec] of Object.entries(blobs)) {
+      const bytes = readFileSync(join(rel, "blobs", path));
+      assert.equal(rec.size, bytes.length, path);
+      assert.equal(rec.sha, `sha256:${createHash("sha256").update(bytes).digest("hex")}`, path);
+    }
+    assert.ok(readFileSync(join(rel, "blobs", listed[0]!)).equals(readFileSync(BPM)), "the blob is dist/bpm");
+    // Every job: a spec, a monit file (empty for bpm, as the original's), its templates and packages.
+    for (const job of readdirSync(join(rel, "jobs"))) {
+      const spec = yml(`jobs/${job}/spec`);
+      assert.equal(spec.name, job);
+      assert.ok(statSync(join(rel, "jobs", job, "monit")).isFile(), `jobs/${job}/monit`);
+      for (const t of Object.keys(spec.templates)) assert.ok(existsSync(join(rel, "jobs", job, "templates", t)), `jobs/${job}/templates/${t}`);
+      for (const p of spec.packages) assert.ok(existsSync(join(rel, "packages", p, "spec")), `package ${p} of job ${job}`);
+    }
+  });
+
+  it("installs the blob as bin/bpm with the package's script", () => {
+    const blob = join(dir, "release/blobs/bpm/bpm-linux-amd64");
     // BOSH runs packaging in a directory holding the package's files, with BOSH_INSTALL_TARGET set.
     const work = join(dir, "compile");
     mkdirSync(join(work, "bpm"), { recursive: true });
