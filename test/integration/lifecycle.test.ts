@@ -106,6 +106,22 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
     unlinkSync(`${root().path}/sys/log/planted/planted.stdout.log`);
   });
 
+  it("stops what start recorded even after bpm.yml broke or dropped the process (the original refused)", async () => {
+    const r = root();
+    r.job("drift", `processes:\n- name: drift\n  executable: /bin/bash\n  args: [-c, "trap 'echo got INT; exit 0' INT; echo up; while :; do sleep 0.1; done"]\n  shutdown_signal: INT\n- name: extra\n  executable: /bin/sleep\n  args: ["1000"]\n`);
+    assert.equal(r.bpm("start", "drift").status, 0);
+    assert.equal(r.bpm("start", "drift", "-p", "extra").status, 0);
+    await r.waitForLog("drift", "up");
+    writeFileSync(`${r.path}/jobs/drift/config/bpm.yml`, "processes: [this is: not yaml\n");
+    const stopped = r.bpm("stop", "drift");
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.match(r.log("drift"), /got INT/, "the shutdown signal recorded at start");
+    r.job("drift", "processes:\n- name: drift\n  executable: /bin/true\n");
+    assert.equal(r.bpm("stop", "drift", "-p", "extra").status, 0);
+    assert.match(r.bpm("list").stdout, /^drift +- +stopped$/m);
+    assert.doesNotMatch(r.bpm("list").stderr, /extra process running/);
+  });
+
   it("reports a missing executable as a start failure", () => {
     root().job("noexec", "processes:\n- name: noexec\n  executable: /nonexistent/bin/server\n");
     const r = root().bpm("start", "noexec");
