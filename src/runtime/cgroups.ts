@@ -67,9 +67,28 @@ function enableControllers(fsRoot: string, dir: string): void {
   }
 }
 
+/** How often creating a job's cgroup is tried again when a parent vanished under it. */
+const CREATE_ATTEMPTS = 50;
+
 export function createCgroup(fsRoot: string, cg: JobCgroup, limits: Limits): void {
-  if (cg.version === 2) enableControllers(fsRoot, cg.memory);
-  for (const dir of cgroupDirs(cg)) mkdirSync(dir, { recursive: true });
+  // Another bpm of the same root may remove the empty scope directory (its
+  // last job stopped) at any point of this: a directory it recreated then
+  // lacks the controllers, and a file we want is missing. Start again from
+  // the top; once the job's own directory holds its limits it is not empty
+  // and stays.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (cg.version === 2) enableControllers(fsRoot, cg.memory);
+      for (const dir of cgroupDirs(cg)) mkdirSync(dir, { recursive: true });
+      writeLimits(cg, limits);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= CREATE_ATTEMPTS) throw e;
+    }
+  }
+}
+
+function writeLimits(cg: JobCgroup, limits: Limits): void {
   if (limits.memoryBytes !== undefined) {
     if (cg.version === 2) {
       write(cg.memory, "memory.max", limits.memoryBytes);
@@ -80,7 +99,8 @@ export function createCgroup(fsRoot: string, cg: JobCgroup, limits: Limits): voi
       if (existsSync(join(cg.memory, "memory.memsw.limit_in_bytes"))) write(cg.memory, "memory.memsw.limit_in_bytes", limits.memoryBytes);
     }
   }
-  if (limits.pids !== undefined) write(cg.pids, "pids.max", limits.pids);
+  // v2 creates pids.max only where the parent enables pids: its absence means a parent was recreated under us.
+  if (limits.pids !== undefined || cg.version === 2) write(cg.pids, "pids.max", limits.pids ?? "max");
 }
 
 function readNumber(file: string): number | null {
@@ -130,6 +150,14 @@ export function cgroupUsage(cg: JobCgroup): CgroupUsage {
 /** Kills whatever is left in the cgroup and removes its directories. */
 export async function removeCgroup(cg: JobCgroup): Promise<void> {
   const deadline = Date.now() + 5000;
+  // v2 (Linux 5.14+): one write kills every process, even one forking as we go.
+  if (cg.version === 2) {
+    try {
+      write(cg.memory, "cgroup.kill", 1);
+    } catch {
+      // no cgroup, or a kernel without cgroup.kill: the loop below does it
+    }
+  }
   for (;;) {
     const left = cgroupPids(cg);
     if (left.length === 0) break;

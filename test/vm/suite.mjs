@@ -1,0 +1,36 @@
+// `npm run test:vm`: builds dist/bpm, boots the VM once (test/vm/vm.mjs:
+// Debian's kernel, cgroup v2 only) and runs there the integration tests
+// that depend on the kernel: cgroups and limits, lifecycle and recovery,
+// isolation and seccomp from inside a job, volumes, and the attacks on bpm.
+// The rest (command line, logs, monit, release) do not change with the
+// kernel and run on this machine only (npm test).
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+import { passedEnv, runInVm } from "./vm.mjs";
+
+export const VM_TESTS = [
+  "test/integration/cgroups.test.ts",
+  "test/integration/lifecycle.test.ts",
+  "test/integration/isolation.test.ts",
+  "test/integration/hardening.test.ts",
+  "test/integration/volumes.test.ts",
+  "test/integration/security.test.ts",
+];
+
+const top = resolve(import.meta.dirname, "../..");
+const only = process.argv.slice(2);
+execFileSync(process.execPath, ["build/build.mjs"], { cwd: top, stdio: "inherit" });
+const env = passedEnv();
+if (!process.stdout.isTTY) env.NO_COLOR = "1";
+// Emulation is five to ten times slower: the longest stress test does a fifth of its cycles.
+env.BPM_RESTART_CYCLES ??= "200";
+const started = Date.now();
+const status = await runInVm({
+  cwd: top,
+  env,
+  // Two files at a time on the VM's two CPUs; a hanging test fails after 10 minutes.
+  argv: [process.execPath, "--test", "--test-concurrency=2", "--test-timeout=600000", "--test-reporter=spec", ...(only.length ? only : VM_TESTS)],
+  timeoutMs: 40 * 60_000,
+});
+process.stderr.write(`test:vm: exit status ${status} after ${Math.round((Date.now() - started) / 1000)} s on Linux in the VM (cgroup v2)\n`);
+process.exit(status);
