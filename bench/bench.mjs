@@ -5,7 +5,8 @@
 // Without runc and tini (apt-get install runc tini) only ours is measured.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../src/runtime/cgroups.ts";
 import { performance } from "node:perf_hooks";
 import { findTools, Runc } from "./oci.mjs";
 
@@ -222,6 +223,8 @@ try {
   }
   rmSync(dir, { recursive: true, force: true });
   for (const h of ["memory", "pids"]) spawnSync("rmdir", [`/sys/fs/cgroup/${h}/bpm/bench-runc`]);
+  // bpm keeps a root's cgroup scope for its jobs; it goes with the root.
+  for (const d of cgroupDirs(jobCgroup(cgroupFsRoot(), root, "any"))) spawnSync("rmdir", [dirname(d)]);
 }
 
 if (asJson) {

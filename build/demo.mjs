@@ -3,7 +3,8 @@
 // vcap user (`bash .ci/setup` makes one).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../src/runtime/cgroups.ts";
 
 const top = resolve(import.meta.dirname, "..");
 const bpm = join(top, "dist", "bpm");
@@ -44,4 +45,6 @@ try {
 } finally {
   spawnSync(bpm, ["stop", "hello"], { env, stdio: "ignore" });
   rmSync(root, { recursive: true, force: true });
+  // bpm keeps a root's cgroup scope for its jobs; it goes with the root.
+  for (const d of cgroupDirs(jobCgroup(cgroupFsRoot(), root, "any"))) spawnSync("rmdir", [dirname(d)]);
 }

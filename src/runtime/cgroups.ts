@@ -4,7 +4,7 @@
 // cgroup that the machine's own services use. A non-default BOSH root gets its
 // own sub-directory, so test roots on one machine never share a cgroup.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
 
 export type CgroupVersion = 1 | 2;
@@ -184,14 +184,7 @@ export async function removeCgroup(cg: JobCgroup): Promise<void> {
         await new Promise((r) => setTimeout(r, 5));
       }
     }
-    // A test root's scope directory goes with its last job.
-    const parent = dirname(dir);
-    if (/^root-[0-9a-f]{12}$/.test(basename(parent))) {
-      try {
-        rmdirSync(parent);
-      } catch {
-        // other jobs of that root still have cgroups
-      }
-    }
   }
+  // The parent (bpm/, or a test root's scope) stays: removing it when empty
+  // raced with another start making its job's cgroup there.
 }

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
 import { after, before } from "node:test";
 
 /** The executable under test: the build in dist/, or another given by BPM_UNDER_TEST (to check that a test fails on an older build). */
@@ -69,6 +70,8 @@ export function makeRoot(name: string): Root {
       await Promise.all(jobs.map((j) => root.bpmAsync("stop", j)));
       // Processes of other names in these jobs were stopped by the tests themselves.
       rmSync(path, { recursive: true, force: true });
+      // bpm leaves a root's cgroup scope in place (it is shared by its jobs): it goes with the root.
+      for (const dir of cgroupDirs(jobCgroup(cgroupFsRoot(), path, "any"))) spawnSync("rmdir", [dirname(dir)]);
     },
   };
   return root;
