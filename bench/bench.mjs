@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { dirname, join, resolve } from "node:path";
 import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../src/runtime/cgroups.ts";
 import { performance } from "node:perf_hooks";
+import { gzipSync } from "node:zlib";
 import { findTools, Runc } from "./oci.mjs";
 
 const args = process.argv.slice(2);
@@ -120,20 +121,29 @@ try {
   if (theirs) { await theirs.start("quick"); await theirs.stop("quick"); }
 
   const m = { start: [[], []], stopQuick: [[], []], stopSlow: [[], []] };
+  // Ours beyond Node's boot: each start and quick stop minus a `bpm version` timed just before it.
+  const beyond = { start: [], stopQuick: [] };
   for (let i = 0; i < rounds; i++) {
     say(`round ${i + 1}/${rounds}`);
     const sides = theirs ? [ours, theirs] : [ours];
-    for (const [n, side] of (i % 2 ? [...sides].reverse() : sides).entries()) {
+    for (const side of i % 2 ? [...sides].reverse() : sides) {
       const k = side === ours ? 0 : 1;
+      const v1 = side === ours ? await timed(() => bpm("version")) : 0;
       m.start[k].push(await side.start("quick"));
+      const v2 = side === ours ? await timed(() => bpm("version")) : 0;
       m.stopQuick[k].push(await side.stop("quick"));
+      if (side === ours) {
+        beyond.start.push(m.start[0].at(-1) - v1);
+        beyond.stopQuick.push(m.stopQuick[0].at(-1) - v2);
+      }
       await side.start("slow");
       m.stopSlow[k].push(await side.stop("slow"));
-      void n;
     }
   }
   report("start latency (command start → job running)", "ms", m.start[0], theirs && m.start[1]);
+  report("  beyond Node's boot (start − bpm version, paired)", "ms", beyond.start, null);
   report("stop latency, job exits at once on TERM", "ms", m.stopQuick[0], theirs && m.stopQuick[1]);
+  report("  beyond Node's boot (stop − bpm version, paired)", "ms", beyond.stopQuick, null);
   report("stop latency, job needs 200 ms to shut down", "ms", m.stopSlow[0], theirs && m.stopSlow[1]);
 
   say("memory");
@@ -197,12 +207,15 @@ try {
     if (theirs) l50[1].push(await listTheirs());
   }
   report("list, 50 running jobs", "ms", l50[0], theirs && l50[1]);
+  report("  list, 50 jobs beyond 1 (difference of medians)", "ms", [median(l50[0]) - median(l1[0])], theirs && [median(l50[1]) - median(l1[1])]);
   const tStopOurs = await timed(() => batch((n) => bpm("stop", n), names));
   const tStopTheirs = theirs ? await timed(() => batch((n) => runc.stop(`r${n}`), names)) : null;
   report("50 jobs started and stopped (10 at a time), total", "ms", [tStartOurs + tStopOurs], theirs && [tStartTheirs + tStopTheirs]);
 
   const size = (f) => statSync(f).size;
   report("executable size", "bytes", [size(BPM)], theirs && [size(tools.runc) + size(tools.tini)]);
+  const gz = (f) => gzipSync(readFileSync(f), { level: 6 }).length;
+  report("executable size, gzipped (-6)", "bytes", [gz(BPM)], theirs && [gz(tools.runc) + gz(tools.tini)]);
 
   // What bounds our start-up: Node's own boot with an empty script, and our CLI doing nothing.
   const empty = join(dir, "empty.js");
@@ -215,6 +228,8 @@ try {
   }
   results.push({ metric: "for reference: Node boot, empty script", unit: "ms", ours: median(nodeBoot), theirs: null, ratio: null, samples: { ours: nodeBoot, theirs: [] } });
   results.push({ metric: "for reference: bpm version", unit: "ms", ours: median(version), theirs: null, ratio: null, samples: { ours: version, theirs: [] } });
+  const paired = version.map((v, i) => v - nodeBoot[i]);
+  results.push({ metric: "  bpm version beyond Node's empty boot (paired)", unit: "ms", ours: median(paired), theirs: null, ratio: null, samples: { ours: paired, theirs: [] } });
 } finally {
   // Whatever is still running from this run.
   for (const name of spawnSync("ls", [join(root, "jobs")], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {

