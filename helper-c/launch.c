@@ -1,15 +1,17 @@
-/* `launch [lock]`: take the job's lock if asked (and say "locked"), read the
- * plan, prepare the job's directories, run its pre_start hook, join the
- * cgroups, resolve the mount sources, unshare namespaces, and fork the
- * container's init.
- * Detached: report the init's pid and leave. Foreground: stay, forward
- * signals to the init, and exit with its status. */
+/* The container, from a settled plan: the job's directories and pre_start
+ * hook on the host, the cgroup join, the mount sources resolved and cloned,
+ * new namespaces, and the container's init, whose word on the job's exec is
+ * awaited. Used by `start` (detached) and by `launch` (bpm run and trace
+ * --startup, in the foreground), which also live here. */
 #define _GNU_SOURCE
 #include "launch.h"
+#include "bpmlog.h"
+#include "cgroup.h"
 #include "init.h"
 #include "mounts.h"
 #include "plan.h"
 #include "prepare.h"
+#include "state.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -21,62 +23,160 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct plan plan;
-
-
-int launch_main(int fd, int lock) {
-    report_fd = fd;
-    if (lock) {
-        take_lock(LOCK_FD);
-        if (write_str(fd, "locked\n")) die("report locked");
-    }
-    plan_read(fd, &plan);
-    if (plan.detach) setsid(); /* no controlling terminal; fails harmlessly if already a leader */
-    /* In the foreground the job lives only as long as bpm: if bpm dies, the
-     * TERM arrives here and is forwarded like any other. */
-    else if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
-    if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
-
+int launch_container(struct plan *p, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *)) {
+    prepare_dirs(p);
     int status_fd = -1;
-    if (plan.status_path) {
-        status_fd = open(plan.status_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (status_fd < 0) die("open %s", plan.status_path);
+    if (p->status_path) {
+        status_fd = open(p->status_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (status_fd < 0) die("open %s", p->status_path);
     }
-    /* The host's /proc, held open: once the init pivots the (shared) mount
-     * namespace into the container, the path /proc means the container's. */
-    int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (procfd < 0) die("open /proc");
-    prepare_dirs(&plan);
-    prepare_run_hook(&plan);
-    for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
-    mounts_clone_sources(&plan); /* still in the host's mount namespace */
-    if (plan.ns_flags && unshare(plan.ns_flags)) die("unshare namespaces");
+    prepare_run_hook(p, io);
+    mounts_clone_sources(p);
+    /* The pid namespace is the children's: the init is its pid 1. The others
+     * are the init's alone (below), so that we stay on the host and can
+     * record the state, and clean up, by the host's paths. */
+    if ((p->ns_flags & CLONE_NEWPID) && unshare(CLONE_NEWPID)) die("unshare the pid namespace");
 
+    int report[2];
+    if (pipe2(report, O_CLOEXEC)) die("pipe");
     sigset_t set, old;
     block_signals(&set, &old);
     pid_t init = fork();
     if (init < 0) die("fork init");
     if (init == 0) {
-        close(procfd); /* the container keeps nothing of the host's */
-        init_main(&plan, status_fd);
+        on_fatal = NULL;
+        close(report[0]);
+        if (lock_fd >= 0) close(lock_fd); /* the lock stays with the helper, not the container */
+        bpmlog_forget();
+        report_fd = report[1];
+        /* Detached: a session of its own, and none of the caller's descriptors. */
+        if (p->detach && setsid() < 0) die("setsid");
+        const int fds[3] = {io->in, io->out, io->err};
+        for (int i = 0; i < 3; i++)
+            if (fds[i] != i && dup2(fds[i], i) < 0) die("dup2 %d", i);
+        for (int i = 0; i < 3; i++)
+            if (fds[i] > 2) close(fds[i]);
+        /* Into the job's cgroup before anything of the job exists; we who
+         * launched it stay out, to clean up after it. */
+        for (int i = 0; i < p->n_cgroups; i++) join_cgroup(p->cgroups[i]);
+        if ((p->ns_flags & ~CLONE_NEWPID) && unshare(p->ns_flags & ~CLONE_NEWPID)) die("unshare namespaces");
+        init_main(p, status_fd);
     }
-    if (plan.pause) close(GO_FD);
-
+    close(report[1]);
+    if (status_fd >= 0) close(status_fd);
+    if (p->pause) close(GO_FD);
+    out->init = init;
     /* The init is our child and not yet reaped, so its start time is there
      * to read even if the job has already come and gone. */
-    unsigned long long started = 0;
-    if (proc_start_time(procfd, init, &started)) die("read start time of %d", (int)init);
-    char line[64];
-    int n = snprintf(line, sizeof line, "pid %d %llu\n", (int)init, started);
-    write_all(fd, line, (size_t)n);
-    close(fd);
-    report_fd = -1;
-    if (plan.detach) return 0;
+    if (proc_start_time(AT_FDCWD, init, &out->start_time)) die("read start time of %d", (int)init);
+    if (forked) forked(out);
 
+    /* "ok" once the job has exec'd, else the reason it did not. */
+    size_t got = 0;
     for (;;) {
-        forward_until_child(&set, init);
-        int w;
-        pid_t pid = waitpid(init, &w, WNOHANG);
-        if (pid == init) return shell_status(w);
+        ssize_t n = read(report[0], out->said + got, sizeof out->said - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got >= sizeof out->said - 1) break;
     }
+    close(report[0]);
+    out->said[got] = '\0';
+    char *nl = strchr(out->said, '\n');
+    if (nl) *nl = '\0';
+    if (!strcmp(out->said, "ok")) return 0;
+    if (!strncmp(out->said, "error: ", 7)) memmove(out->said, out->said + 7, strlen(out->said + 7) + 1);
+    else if (!got) snprintf(out->said, sizeof out->said, "the container's init exited before starting the job");
+    return -1;
+}
+
+/* The job's cgroup, cleaned of what a dead run left and made afresh, with
+ * the lock held and nothing running. */
+void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
+    if (dead) {
+        char extra[64];
+        json_number(extra, sizeof extra, "pid", dead->pid);
+        bpmlog("info", "cleaning-up-failed-process", extra);
+    }
+    /* With no state too: a bpm killed mid-start leaves a cgroup. */
+    char why[600];
+    if (cgroup_remove(p, why, sizeof why)) fail("%s", why);
+    state_clear(p);
+    if (p->status_path) unlink(p->status_path);
+    cgroup_create(p);
+}
+
+/* The `launch` verb: the plan and the CLI's report channel on fd. */
+static struct plan plan;
+static int report;
+static int cgroup_made;
+
+static void launch_failed(const char *msg) {
+    char why[600];
+    if (cgroup_made) cgroup_remove(&plan, why, sizeof why);
+    char line[1200];
+    int n = snprintf(line, sizeof line, "error: %s\n", msg);
+    if (n > 0) write_all(report, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(125);
+}
+
+static void report_pid(const struct launched *l) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "pid %d %llu\n", (int)l->init, l->start_time);
+    write_all(report, line, (size_t)n);
+}
+
+int launch_main(int fd) {
+    report = report_fd = fd;
+    plan_read(fd, &plan);
+    bpmlog_open(&plan);
+    /* In the foreground the job lives only as long as bpm: if bpm dies, the
+     * TERM arrives here and is forwarded like any other. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
+    if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
+    if (plan.job.lock) lock_job(plan.job.lock);
+    struct state st;
+    int have = state_read(&plan, &st);
+    if (have && state_running(&st)) {
+        char extra[64], line[64];
+        json_number(extra, sizeof extra, "pid", st.pid);
+        bpmlog("info", "process-already-running", extra);
+        int n = snprintf(line, sizeof line, "running %d\n", (int)st.pid);
+        write_all(fd, line, (size_t)n);
+        return 0;
+    }
+    if (plan.job.refuse) fail("%s", plan.job.refuse);
+    on_fatal = launch_failed;
+    launch_fresh_cgroup(&plan, have ? &st : NULL);
+    cgroup_made = 1;
+
+    struct job_io io = {0, 1, 2};
+    struct launched l;
+    if (launch_container(&plan, &io, &l, report_pid)) {
+        /* The init never got the job going: it exits with the exec's status (127, 126). */
+        char line[800];
+        int n = snprintf(line, sizeof line, "error: %s\n", l.said);
+        write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    } else {
+        write_str(fd, "ok\n");
+    }
+
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int *s = forwarded_signals; *s; s++) sigaddset(&set, *s);
+    sigaddset(&set, SIGCHLD);
+    int w = 0;
+    for (;;) {
+        forward_until_child(&set, l.init);
+        if (waitpid(l.init, &w, WNOHANG) == l.init) break;
+    }
+    /* Whatever the job left (it had no pid namespace of its own, say) ends here. */
+    long long oom = cgroup_oom_kills(&plan);
+    char why[600];
+    if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
+    cgroup_made = 0;
+    char line[64];
+    int n = snprintf(line, sizeof line, "exit %d %lld\n", shell_status(w), oom);
+    write_all(fd, line, (size_t)n);
+    return shell_status(w);
 }

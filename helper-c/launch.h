@@ -1,6 +1,27 @@
 #ifndef BPM_LAUNCH_H
 #define BPM_LAUNCH_H
-/* Runs the `launch` verb with the plan (and the report channel) on fd;
- * with lock, first takes the job's lock on LOCK_FD. */
-int launch_main(int fd, int lock);
+#include "plan.h"
+#include "state.h"
+
+/* The container's stdin, stdout and stderr (also the hook's out and err). */
+struct job_io { int in, out, err; };
+
+struct launched {
+    pid_t init;                     /* the container's init, host pid */
+    unsigned long long start_time;  /* its start time, from /proc */
+    char said[700];                 /* why the job did not start, when it did not */
+};
+
+/* Directories, hook, cgroup join, mount sources, namespaces, the init:
+ * returns 0 once the job has exec'd, or -1 with the reason in out->said.
+ * forked (may be NULL) hears of the init as soon as it exists. */
+int launch_container(struct plan *plan, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *));
+/* With the lock held and nothing running: cleans what a dead run (dead, or
+ * NULL) left, then makes the job's cgroup with its limits. */
+void launch_fresh_cgroup(const struct plan *plan, const struct state *dead);
+/* The `launch` verb (bpm run, trace --startup): the plan comes on fd and the
+ * report goes back on it: "running PID" (nothing done), or "pid PID START",
+ * then "ok" or "error: ...", and at the end "exit STATUS OOM-KILLS". Exits
+ * with the job's status. */
+int launch_main(int fd);
 #endif

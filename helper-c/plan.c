@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static const char *cur, *end;
@@ -73,10 +75,48 @@ static int hexval(char c) {
     return -1;
 }
 
+static const char **slot(const char **list, int *n, int max, const char *what) {
+    if (*n >= max) fail("plan: too many %s", what);
+    return &list[(*n)++];
+}
+
+/* Records about the job's lock, state, logs and cgroup: true if tag was one. */
+static int parse_job(struct plan *p, const char *tag) {
+    struct job_plan *j = &p->job;
+    struct cgroup_plan *cg = &p->cg;
+    if (!strcmp(tag, "lock")) j->lock = field(tag);
+    else if (!strcmp(tag, "state")) { j->state = field(tag); j->pidfile = field(tag); }
+    else if (!strcmp(tag, "bpmlog")) { j->bpmlog = field(tag); j->log_base = field(tag); }
+    else if (!strcmp(tag, "event")) { j->event = field(tag); j->error_prefix = field(tag); }
+    else if (!strcmp(tag, "refuse")) j->refuse = field(tag);
+    else if (!strcmp(tag, "logs")) {
+        j->stdout_log = field(tag); j->stderr_log = field(tag);
+    } else if (!strcmp(tag, "logowner")) {
+        j->log_uid = (uid_t)number(tag, field(tag)); j->log_gid = (gid_t)number(tag, field(tag));
+    } else if (!strcmp(tag, "shutdown")) {
+        j->shutdown_signal = field(tag);
+        if (strcmp(j->shutdown_signal, "TERM") && strcmp(j->shutdown_signal, "INT")) fail("plan: bad shutdown signal");
+    } else if (!strcmp(tag, "stoptiming")) {
+        j->grace_ms = number(tag, field(tag)); j->quit_ms = number(tag, field(tag)); j->kill_ms = number(tag, field(tag));
+    } else if (!strcmp(tag, "cgdir")) *slot(cg->dirs, &cg->n_dirs, MAX_CGROUPS, "cgroup directories") = field(tag);
+    else if (!strcmp(tag, "cgenable")) {
+        *slot(cg->enable, &cg->n_enable, MAX_CGROUPS, "cgroup parents") = field(tag);
+        cg->controllers = field(tag);
+    } else if (!strcmp(tag, "cglimit")) {
+        if (cg->n_limits >= MAX_LIMITS) fail("plan: too many cgroup limits");
+        struct cglimit *l = &cg->limits[cg->n_limits++];
+        l->file = field(tag); l->value = field(tag); l->optional = !strcmp(field(tag), "optional");
+    } else if (!strcmp(tag, "cgkill")) cg->kill_file = field(tag);
+    else if (!strcmp(tag, "cgoom")) cg->oom_file = field(tag);
+    else return 0;
+    return 1;
+}
+
 static void parse(struct plan *p) {
     for (;;) {
         const char *tag = field("tag");
         if (!strcmp(tag, "end")) break;
+        if (parse_job(p, tag)) continue;
         if (!strcmp(tag, "mode")) {
             p->detach = !strcmp(field(tag), "detach");
         } else if (!strcmp(tag, "cgroup")) {
@@ -179,9 +219,26 @@ static void parse(struct plan *p) {
             fail("plan: unknown record \"%s\"", tag);
         }
     }
-    if (!p->exe || p->argc == 0) fail("plan: no executable");
+    if (p->argc > 0 && !p->exe) fail("plan: arguments but no executable");
     p->argv[p->argc] = NULL;
     p->envp[p->envc] = NULL;
+}
+
+/* Checks "BPMPLAN1 <len>" and returns len. */
+static size_t header_length(const char *header) {
+    size_t vlen = strlen(PLAN_VERSION);
+    if (strncmp(header, PLAN_VERSION " ", vlen + 1)) fail("plan: expected version %s, got \"%.40s\"", PLAN_VERSION, header);
+    unsigned long long len;
+    if (parse_u64(header + vlen + 1, &len) || len == 0 || len > MAX_PLAN_BYTES) fail("plan: bad length");
+    return (size_t)len;
+}
+
+static void parse_body(char *buf, size_t len, struct plan *p) {
+    /* The plan lives in static storage, zero from the start: no memset,
+     * which would make the whole of it resident in the container's init. */
+    cur = buf;
+    end = buf + len;
+    parse(p);
 }
 
 void plan_read(int fd, struct plan *p) {
@@ -199,15 +256,29 @@ void plan_read(int fd, struct plan *p) {
         n++;
     }
     header[n] = '\0';
-    size_t vlen = strlen(PLAN_VERSION);
-    if (strncmp(header, PLAN_VERSION " ", vlen + 1)) fail("plan: expected version %s, got \"%s\"", PLAN_VERSION, header);
-    unsigned long long len;
-    if (parse_u64(header + vlen + 1, &len) || len == 0 || len > MAX_PLAN_BYTES) fail("plan: bad length");
-    char *buf = malloc((size_t)len);
+    size_t len = header_length(header);
+    char *buf = malloc(len);
     if (!buf) die("malloc");
-    if (read_exact(fd, buf, (size_t)len)) die("plan: reading %llu bytes", len);
-    memset(p, 0, sizeof *p);
-    cur = buf;
-    end = buf + len;
-    parse(p);
+    if (read_exact(fd, buf, len)) die("plan: reading %zu bytes", len);
+    parse_body(buf, len, p);
+}
+
+void plan_read_file(const char *path, struct plan *p) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) die("plan %s", path);
+    struct stat st;
+    if (fstat(fd, &st)) die("stat plan %s", path);
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) fail("plan %s: not a private file of root's", path);
+    if (st.st_size < 16 || (unsigned long long)st.st_size > MAX_PLAN_BYTES + 32) fail("plan %s: bad size", path);
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) die("malloc");
+    if (read_exact(fd, buf, (size_t)st.st_size)) die("read plan %s", path);
+    close(fd);
+    if (unlink(path)) die("remove plan %s", path);
+    char *nl = memchr(buf, '\n', 32);
+    if (!nl) fail("plan %s: no header", path);
+    *nl = '\0';
+    size_t len = header_length(buf);
+    if ((size_t)(nl + 1 - buf) + len != (size_t)st.st_size) fail("plan %s: length does not match", path);
+    parse_body(nl + 1, len, p);
 }

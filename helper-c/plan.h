@@ -11,6 +11,7 @@
 #define MAX_RLIMITS 16
 #define MAX_CGROUPS 16
 #define MAX_PREPS 256
+#define MAX_LIMITS 16
 
 enum op_kind { OP_BIND, OP_FS, OP_MKNOD, OP_SYMLINK, OP_MASK, OP_READONLY, OP_ROOT_RO };
 
@@ -32,8 +33,38 @@ struct prep {
     int file_ok;  /* a volume: an existing non-directory is bound as it is */
 };
 
+/* A value to write to a cgroup file (memory.max, pids.max...). */
+struct cglimit { const char *file, *value; int optional; /* skipped where the kernel lacks the file */ };
+
+/* The job's cgroup as TypeScript laid it out: what to make, fill, kill, read. */
+struct cgroup_plan {
+    const char *dirs[MAX_CGROUPS]; int n_dirs;       /* the job's own directories (v1: one per hierarchy) */
+    const char *enable[MAX_CGROUPS]; int n_enable;   /* v2: the parents, top down, whose subtree_control must hold `controllers` */
+    const char *controllers;                         /* v2: e.g. "memory pids" */
+    struct cglimit limits[MAX_LIMITS]; int n_limits;
+    const char *kill_file;                           /* v2: cgroup.kill, tried before killing pid by pid */
+    const char *oom_file;                            /* memory.events (v2) or memory.oom_control (v1) */
+};
+
+/* The job's bookkeeping around the container: its lock, state, logs. */
+struct job_plan {
+    const char *lock;                  /* lock file, flock()ed for the whole command */
+    const char *state, *pidfile;       /* written when it runs, removed when it stops */
+    const char *bpmlog;                /* bpm.log: JSON events */
+    const char *log_base;              /* the events' fixed data, as JSON members: "job":"web","process":"web" */
+    const char *event;                 /* event name prefix: bpm.start, bpm.run... */
+    const char *error_prefix;          /* before a failure's message: "failed to start job-process: " */
+    const char *refuse;                /* the CLI could not prepare this start: unless it runs, fail with this */
+    const char *stdout_log, *stderr_log;  /* the process's logs, opened by the helper (start) */
+    uid_t log_uid; gid_t log_gid;      /* owner of bpm.log and the logs */
+    const char *shutdown_signal;       /* TERM or INT, recorded in the state for stop */
+    unsigned long long grace_ms, quit_ms, kill_ms;  /* stop's schedule */
+};
+
 struct plan {
     int detach;
+    struct job_plan job;
+    struct cgroup_plan cg;
     const char *cgroups[MAX_CGROUPS]; int n_cgroups;
     int ns_flags;
     const char *rootfs;
@@ -60,6 +91,9 @@ struct plan {
 
 /* Reads "BPMPLAN1 <len>\n" + records from fd and fills plan; dies on any
  * error. End of file before the first byte means the CLI decided to launch
- * nothing (the process was already running): exit 0 quietly. */
+ * nothing: exit 0 quietly. */
 void plan_read(int fd, struct plan *plan);
+/* The same from a file the CLI wrote for an exec'd helper (root's, 0600, in
+ * a root-only directory); the file is removed once read. */
+void plan_read_file(const char *path, struct plan *plan);
 #endif

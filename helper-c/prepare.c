@@ -3,6 +3,7 @@
  * are set on the descriptor it returned, never by path. */
 #define _GNU_SOURCE
 #include "prepare.h"
+#include "launch.h"
 #include "init.h"
 #include "paths.h"
 #include "util.h"
@@ -37,7 +38,7 @@ void prepare_dirs(const struct plan *p) {
     for (int i = 0; i < p->n_preps; i++) prepare(&p->preps[i]);
 }
 
-void prepare_run_hook(const struct plan *p) {
+void prepare_run_hook(const struct plan *p, const struct job_io *io) {
     if (!p->hook) return;
     /* Closed by a successful exec; otherwise it carries the exec's errno. */
     int errpipe[2];
@@ -45,6 +46,7 @@ void prepare_run_hook(const struct plan *p) {
     pid_t pid = fork();
     if (pid < 0) die("prestart hook failed: fork");
     if (pid == 0) {
+        on_fatal = NULL;
         close(errpipe[0]);
         sigset_t none;
         sigemptyset(&none);
@@ -54,6 +56,7 @@ void prepare_run_hook(const struct plan *p) {
             dup2(devnull, 0);
             close(devnull);
         }
+        if ((io->out != 1 && dup2(io->out, 1) < 0) || (io->err != 2 && dup2(io->err, 2) < 0)) _exit(127);
         extern char **environ;
         environ = (char **)p->envp;
         char *const argv[] = {(char *)p->hook, NULL};

@@ -9,5 +9,6 @@
 void prepare_dirs(const struct plan *plan);
 /* Runs the pre_start hook as root with the job's environment and output;
  * dies with "prestart hook failed: ..." unless it exits 0. */
-void prepare_run_hook(const struct plan *plan);
+struct job_io;
+void prepare_run_hook(const struct plan *plan, const struct job_io *io);
 #endif

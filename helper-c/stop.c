@@ -1,11 +1,15 @@
-/* `stop`: signal a container's init through a pidfd (immune to pid reuse),
- * and escalate on a schedule: signal, grace, QUIT, dump time, KILL. Prints
- * how it ended: "exited", "quit" or "killed"; "gone" if it was not running.
- * `stop lock`: take the job's lock on LOCK_FD, say "locked", then read the
- * arguments as one line on stdin (none: nothing to stop, exit 0). */
+/* `stop PLAN-FILE`: what `bpm stop` becomes once the CLI has handed over.
+ * With the job's lock: the shutdown signal recorded at start, 15 s, QUIT,
+ * 2 s, KILL, through a pidfd that returns the moment the init exits; then
+ * everything left in the cgroup is killed and the cgroup, pidfile and state
+ * are removed. Nothing running: the leftovers are cleaned all the same. */
 #define _GNU_SOURCE
 #include "stop.h"
 #include "util.h"
+#include "bpmlog.h"
+#include "cgroup.h"
+#include "plan.h"
+#include "state.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,50 +34,63 @@ static void send(int pidfd, int sig) {
     if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) && errno != ESRCH) die("signal %d", sig);
 }
 
-/* The arguments of `stop lock`, read from stdin once the lock is held. */
-static int stop_locked(void) {
-    take_lock(LOCK_FD);
-    if (write_str(1, "locked\n")) die("report locked");
-    char line[256];
-    size_t n = 0;
-    for (;;) {
-        ssize_t got = read(0, line + n, sizeof line - 1 - n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) die("read stop arguments");
-        if (got == 0) break;
-        n += (size_t)got;
-        if (n == sizeof line - 1) fail("stop arguments too long");
-    }
-    if (n == 0) return 0; /* the CLI found nothing running */
-    line[n] = '\0';
-    char *args[7];
-    int count = 0;
-    for (char *save = NULL, *t = strtok_r(line, " \n", &save); t && count < 7; t = strtok_r(NULL, " \n", &save)) args[count++] = t;
-    return stop_main(count, args);
-}
-
-int stop_main(int argc, char **argv) {
-    if (argc == 1 && !strcmp(argv[0], "lock")) return stop_locked();
-    unsigned long long pid, want_start, sig, grace, dump, killwait;
-    if (argc != 6 || parse_u64(argv[0], &pid) || parse_u64(argv[1], &want_start) || parse_u64(argv[2], &sig) ||
-        parse_u64(argv[3], &grace) || parse_u64(argv[4], &dump) || parse_u64(argv[5], &killwait) || pid == 0 ||
-        pid > 0x7fffffff || sig == 0 || sig > 64)
-        fail("usage: stop PID START-TIME SIGNAL GRACE-MS QUIT-MS KILL-MS");
-    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+/* Signals the init through a pidfd (immune to pid reuse) on the schedule:
+ * the shutdown signal, grace, QUIT, dump time, KILL. Returns how it ended:
+ * "exited", "quit" or "killed"; "gone" if it was not running. */
+static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, const struct job_plan *j) {
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
-        if (errno == ESRCH) return write_str(1, "gone\n"), 0;
-        die("pidfd_open %llu", pid);
+        if (errno == ESRCH) return "gone";
+        die("pidfd_open %d", (int)pid);
     }
     /* With the pidfd held the pid cannot be reused: check it is still ours. */
     unsigned long long started;
-    if (proc_start_time(AT_FDCWD, (pid_t)pid, &started) || started != want_start) return write_str(1, "gone\n"), 0;
-
-    send(pidfd, (int)sig);
-    if (exited_within(pidfd, grace)) return write_str(1, "exited\n"), 0;
+    if (proc_start_time(AT_FDCWD, pid, &started) || started != want_start) return "gone";
+    send(pidfd, sig);
+    if (exited_within(pidfd, j->grace_ms)) return "exited";
     send(pidfd, SIGQUIT);
-    if (exited_within(pidfd, dump)) return write_str(1, "quit\n"), 0;
+    if (exited_within(pidfd, j->quit_ms)) return "quit";
     send(pidfd, SIGKILL);
-    if (!exited_within(pidfd, killwait)) fail("process %llu survived SIGKILL", pid);
-    write_str(1, "killed\n");
+    if (!exited_within(pidfd, j->kill_ms)) fail("process %d survived SIGKILL", (int)pid);
+    return "killed";
+}
+
+static struct plan plan;
+
+static __attribute__((noreturn)) void stop_failed(const char *msg) {
+    char extra[1300];
+    json_text(extra, sizeof extra, "error", msg);
+    bpmlog("error", "failed", extra);
+    bpmlog("info", "complete", NULL);
+    char line[1400];
+    int n = snprintf(line, sizeof line, "Error: %s%s\n", plan.job.error_prefix ? plan.job.error_prefix : "", msg);
+    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(1);
+}
+
+int stop_main(const char *plan_file) {
+    on_fatal = stop_failed;
+    plan_read_file(plan_file, &plan);
+    bpmlog_open(&plan);
+    if (plan.job.lock) lock_job(plan.job.lock);
+    struct state st;
+    char why[600], extra[200];
+    if (!state_read(&plan, &st) || !state_running(&st)) {
+        bpmlog("info", "job-already-stopped", NULL);
+        /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
+        if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
+        state_clear(&plan);
+        bpmlog("info", "complete", NULL);
+        return 0;
+    }
+    int sig = strcmp(st.shutdown_signal, "INT") ? SIGTERM : SIGINT;
+    snprintf(extra, sizeof extra, "\"pid\":%d,\"signal\":\"%s\"", (int)st.pid, sig == SIGINT ? "INT" : "TERM");
+    bpmlog("info", "stopping", extra);
+    const char *how = stop_init(st.pid, st.start_time, sig, &plan.job);
+    snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, how);
+    if (!strcmp(how, "quit") || !strcmp(how, "killed")) bpmlog("error", "forceful-shutdown", extra);
+    if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
+    state_clear(&plan);
+    bpmlog("info", "complete", extra);
     return 0;
 }

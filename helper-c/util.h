@@ -9,6 +9,10 @@
 
 /* Where die() sends its message besides stderr (the CLI's report pipe), or -1. */
 extern int report_fd;
+/* If set, die() and fail() call it with their message first (once): a
+ * command that made something undoes it and says so its own way. It must
+ * not return. Children reset it after fork. */
+extern void (*on_fatal)(const char *msg);
 
 /* Print "error: <what>: <strerror(errno)>" to the report pipe and exit. */
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
@@ -24,19 +28,26 @@ int parse_u64(const char *s, unsigned long long *out);
 /* Start time of pid (field 22 of its stat, clock ticks since boot), looked
  * up in the procfs open at procfd, or in /proc when procfd is AT_FDCWD. */
 int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
-/* Where the CLI hands `launch lock` and `stop lock` the job's open lock file. */
-#define LOCK_FD 5
-/* Takes an exclusive flock on fd, a lock file the CLI opened, then closes fd.
- * The lock belongs to the open file, which the CLI holds too: it stays locked
- * until the CLI is done or dies, and nothing we start keeps it. */
-void take_lock(int fd);
+/* The same, and the process's state letter (R, S, Z...). */
+int proc_stat(int procfd, pid_t pid, char *state, unsigned long long *start);
 /* Opens (creating) a lock file in a root-only directory and flocks it;
  * returns the descriptor, which holds the lock until closed. */
 int lock_path(const char *path);
+/* The job's lock, held by the helper for the whole command (lock_fd); a
+ * process it forks that does not exec must close lock_fd, or it would keep
+ * the job locked. */
+void lock_job(const char *path);
+extern int lock_fd;
 /* Closes every descriptor from fd up (close_range, or /proc/self/fd where
  * the kernel lacks it); with cloexec, marks them close-on-exec instead. */
 void close_from(int fd);
 void cloexec_from(int fd);
 /* Moves the calling process into a cgroup (the path of its cgroup.procs). */
 void join_cgroup(const char *procs);
+/* JSON string content for in (quotes, backslashes, control characters
+ * escaped), cut to fit cap; returns its length. */
+size_t json_escape(char *out, size_t cap, const char *in);
+/* Writes a whole file or nothing: a temporary file beside it, then rename;
+ * never through a symlink. Returns 0, or -1 with errno. */
+int write_file_at(const char *path, const char *data, size_t len, mode_t mode);
 #endif

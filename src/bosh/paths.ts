@@ -54,7 +54,7 @@ export function jobPaths(root: ExternalPath, job: string, proc: string = job) {
     jobDir: extJoin(root, "jobs", job),
     runDir,
     pidfile: extJoin(runDir, `${proc}.pid`),
-    stateFile: extJoin(runDir, `${proc}.state.json`),
+    stateFile: extJoin(runDir, `${proc}.state`),
     exitFile: extJoin(runDir, `${proc}.exit`),
     rootfsDir: extJoin(runDir, `${proc}.root`),
     logDir,

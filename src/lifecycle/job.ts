@@ -3,6 +3,7 @@
 // commands that need it: the YAML parser is not loaded for the others).
 import { bpmDirs, boshRoot, jobPaths, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
 import { BpmLog } from "../runtime/bpmlog.ts";
+import { ensureDir } from "../runtime/files.ts";
 import { helperExecPath } from "../runtime/helper.ts";
 import { lookupUser, type Identity } from "../runtime/users.ts";
 import { UserError } from "./errors.ts";
@@ -27,6 +28,13 @@ export function jobContext(job: string, proc: string | undefined): JobContext {
   const user = lookupUser(JOB_USER);
   const log = new BpmLog(paths.bpmLog, user, { job, process: paths.proc });
   return { root, paths, user, log, helper: () => helperExecPath(bpmDirs(root).helperDir), outcome: {} };
+}
+
+/** Where plans handed to the helper are written: bpm's run directory (root's; tmpfs on BOSH VMs). */
+export function planDir(ctx: JobContext): string {
+  const dir = bpmDirs(ctx.root).runDir;
+  ensureDir(dir, 0o755);
+  return dir;
 }
 
 /** Runs a job command between bpm.<command>.starting and bpm.<command>.complete

@@ -3,7 +3,7 @@
 import { readdirSync, existsSync } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, type ExternalPath } from "../bosh/paths.ts";
 import { loadJobConfig } from "../config/load.ts";
-import { cgroupUsage } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type Status } from "../runtime/state.ts";
 
 export interface ProcessRow {
@@ -26,7 +26,7 @@ function row(root: ExternalPath, job: string, proc: string): ProcessRow {
   const paths = jobPaths(root, job, proc);
   const state = readState(paths);
   const status = statusOf(state);
-  const usage = state ? cgroupUsage(state.cgroup) : null;
+  const usage = state ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
   const exit = readExit(paths);
   return {
     name: job === proc ? job : `${job}.${proc}`,
@@ -65,7 +65,7 @@ export function listProcesses(root: ExternalPath = boshRoot()): Listing {
   for (const job of existsSync(runDir) ? readdirSync(runDir).sort() : []) {
     if (known.has(`job:${job}`)) continue;
     for (const f of readdirSync(`${runDir}/${job}`)) {
-      const m = /^(.*)\.state\.json$/.exec(f);
+      const m = /^(.*)\.state$/.exec(f);
       if (!m) continue;
       const paths = jobPaths(root, job, m[1]);
       if (known.has(paths.id)) continue;

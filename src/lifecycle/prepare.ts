@@ -1,40 +1,21 @@
-// What start and run share up to the launch: the host facts and checks, the
-// logs, the lock and the check for a running or dead process, a fresh cgroup
-// with the limits, and the launch plan. The helper then creates the job's
-// directories and runs the pre_start hook, through descriptors it resolved
-// without following symlinks (src/plan/plan.ts's preps, helper-c/prepare.c).
-import { closeSync, rmSync } from "node:fs";
+// The launch plan for start and run: the host facts and the checks that
+// can be made before anything is created, the job's cgroup layout and
+// bookkeeping, and the container. A start the CLI cannot prepare is still
+// handed over, as a refusal: the helper takes the lock and does nothing if
+// the process runs already (as the contract says), or fails with the reason.
 import { join } from "node:path";
 import { bpmDirs } from "../bosh/paths.ts";
 import type { ProcessConfig } from "../config/schema.ts";
-import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
+import { jobBook } from "../plan/book.ts";
+import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
-import { cgroupFsRoot, createCgroup, jobCgroup, procsFiles, removeCgroup } from "../runtime/cgroups.ts";
-import { ensureDir, openAppend } from "../runtime/files.ts";
+import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
+import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
-import { spawnLauncher, type LaunchOptions, type Launcher } from "../runtime/launch.ts";
-import { takeLock, type Lock } from "../runtime/lock.ts";
-import { clearState, readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
 /** The command whose events a launch writes to bpm.log. */
 export type LaunchEvent = "start" | "run" | "trace";
-
-/** With the lock held: true if the process runs already (nothing to do);
- * otherwise whatever a dead run left is cleaned up first. */
-export async function alreadyRunning(ctx: JobContext, event: LaunchEvent): Promise<boolean> {
-  const state = readState(ctx.paths);
-  if (statusOf(state) === "running") {
-    ctx.log.info(`bpm.${event}.process-already-running`, { pid: state!.pid });
-    return true;
-  }
-  if (state) {
-    ctx.log.info(`bpm.${event}.cleaning-up-failed-process`, { pid: state.pid });
-    await removeCgroup(state.cgroup);
-    clearState(ctx.paths, { exit: false });
-  }
-  return false;
-}
 
 /** The host facts the plan needs, and what must hold before anything is
  * created: a start refused here leaves no trace. */
@@ -61,86 +42,32 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig): HostFacts {
   return host;
 }
 
-/** The process's stdout and stderr logs, open for appending. */
-export interface Logs {
-  out: number;
-  err: number;
-  close: () => void;
-}
-
-/** The log files, in a log directory made without following symlinks. */
-function openLogs(ctx: JobContext): Logs {
-  ensureDir(ctx.paths.logDir, 0o750, ctx.user);
-  const out = openAppend(ctx.paths.stdoutLog, 0o600, ctx.user);
-  let err: number;
-  try {
-    err = openAppend(ctx.paths.stderrLog, 0o600, ctx.user);
-  } catch (e) {
-    closeSync(out);
-    throw e;
-  }
-  return { out, err, close: () => (closeSync(out), closeSync(err)) };
-}
-
-export interface Locked {
-  logs: Logs;
-  launcher: Launcher;
-  host: HostFacts;
-}
-
-/** Gathers the host facts, opens the logs, spawns the helper that will
- * launch (onto them, as `stdio` says) and waits until it holds the job's
- * lock. Null when the process already runs: nothing is done, as the contract
- * says, even when its volumes or logs could no longer be prepared. A dead
- * run's leftovers are cleaned up. */
-export async function lockForLaunch(
-  ctx: JobContext, proc: ProcessConfig, lock: Lock, event: LaunchEvent, opts: (logs: Logs) => LaunchOptions,
-): Promise<Locked | null> {
-  let logs: Logs;
+/** Everything the helper does for a start (detach) or a run (foreground). */
+export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"]): LaunchPlan {
+  const { paths, root, user } = ctx;
+  const fsRoot = cgroupFsRoot();
+  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), { memoryBytes: memoryLimit(proc), pids: proc.limits.processes });
+  const shutdownSignal = proc.shutdown_signal === "INT" ? "INT" : "TERM";
   let host: HostFacts;
   try {
     host = gatherFacts(ctx, proc);
-    logs = openLogs(ctx);
   } catch (e) {
-    takeLock(lock, ctx.helper());
-    if (await alreadyRunning(ctx, event)) return null;
-    throw e;
+    if (!(e instanceof UserError)) throw e;
+    return refusal(ctx, event, cgroup, e.message);
   }
-  const launcher = spawnLauncher(ctx.helper(), { ...opts(logs), lock });
-  try {
-    await launcher.locked;
-    if (!(await alreadyRunning(ctx, event))) return { logs, launcher, host };
-  } catch (e) {
-    launcher.cancel();
-    logs.close();
-    throw e;
-  }
-  launcher.cancel();
-  logs.close();
-  return null;
+  return buildPlan({
+    root, paths, proc, user, mode, host, cgroup,
+    job: jobBook(paths, user, event, { shutdownSignal }),
+    shareLock: join(bpmDirs(root).locksDir, "shared-volumes.lock"),
+  });
 }
 
-export interface Prepared {
-  cg: ReturnType<typeof jobCgroup>;
-  plan: LaunchPlan;
-}
-
-/** With the lock held and nothing running: a fresh cgroup with the limits
- * and the plan. On failure the cgroup is removed. */
-export async function prepareLaunch(ctx: JobContext, proc: ProcessConfig, mode: LaunchPlan["mode"], host: HostFacts): Promise<Prepared> {
-  const { paths, root } = ctx;
-  const cg = jobCgroup(cgroupFsRoot(), root, paths.id);
-  try {
-    const shareLock = join(bpmDirs(root).locksDir, "shared-volumes.lock");
-    const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(cg), mode, host, shareLock });
-    ensureDir(paths.runDir, 0o700);
-    // A cgroup with no state is what a bpm killed mid-start leaves behind.
-    await removeCgroup(cg);
-    createCgroup(cgroupFsRoot(), cg, { memoryBytes: memoryLimit(proc), pids: proc.limits.processes });
-    rmSync(paths.exitFile, { force: true });
-    return { cg, plan };
-  } catch (e) {
-    await removeCgroup(cg).catch(() => {});
-    throw e;
-  }
+/** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
+export function refusal(ctx: JobContext, event: LaunchEvent, cgroup: LaunchPlan["cgroup"], why: string): LaunchPlan {
+  return {
+    mode: "detach", job: jobBook(ctx.paths, ctx.user, event, { refuse: why }), cgroup,
+    namespaces: [], preps: [], hook: null, shareLock: "", rootfs: "", mounts: [],
+    user: { uid: ctx.user.uid, gid: ctx.user.gid, groups: [] }, capabilities: [], rlimits: [], noNewPrivs: true,
+    subreaper: false, cwd: "/", executable: "", args: [], env: {}, statusFile: "", seccomp: null, pause: false,
+  };
 }

@@ -3,17 +3,16 @@
 // bpm's signals passed on, and its exit status returned. Nothing is left:
 // no pidfile, no state, no cgroup.
 import type { ChildProcess } from "node:child_process";
-import { writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import type { Readable } from "node:stream";
 import { isatty } from "node:tty";
 import type { ProcessConfig } from "../config/schema.ts";
-import { cgroupUsage, removeCgroup } from "../runtime/cgroups.ts";
-import type { LaunchOptions } from "../runtime/launch.ts";
-import { openLock } from "../runtime/lock.ts";
-import { clearState, readExit } from "../runtime/state.ts";
-import type { JobContext } from "./job.ts";
-import { lockForLaunch, prepareLaunch, type Prepared } from "./prepare.ts";
+import { ensureDir, openAppend } from "../runtime/files.ts";
+import { launch, type LaunchOptions } from "../runtime/launch.ts";
+import { readExit } from "../runtime/state.ts";
+import { UserError, type JobContext } from "./job.ts";
+import { launchPlan } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -61,52 +60,74 @@ const signalName = (n: number) => Object.entries(osConstants.signals).find(([, v
 
 export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions = {}): Promise<RunResult> {
   const { paths, log } = ctx;
-  const lock = openLock(paths.lockFile);
+  const event = opts.event ?? "run";
+  const plan = launchPlan(ctx, proc, event, "foreground");
+  let logs: Logs | null = null;
+  // Refused already: nothing will run, the logs stay as they are.
+  if (plan.job!.refuse === null) {
+    try {
+      logs = openLogs(ctx);
+    } catch (e) {
+      // The helper decides under the lock: nothing if the process runs, else this.
+      plan.job!.refuse = (e as Error).message;
+    }
+  }
+  plan.pause = opts.beforeExec !== undefined;
   let copied: Promise<unknown> = Promise.resolve();
+  // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
+  const stdin = isatty(0) ? "ignore" : "inherit";
+  let child: ChildProcess | undefined;
+  // To the helper from the moment it exists: the job may be running (and
+  // printing) before the helper's report arrives. A signal before the launch
+  // ends the helper, and with it the run.
+  const forward = FORWARDED.map((sig) => [sig, () => child?.kill(sig)] as const);
+  for (const [sig, fn] of forward) process.on(sig, fn);
   try {
-    // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
-    const stdin = isatty(0) ? "ignore" : "inherit";
-    const locked = await lockForLaunch(ctx, proc, lock, opts.event ?? "run", (logs) => ({
+    const launched = await launch(ctx.helper(), plan, {
       stdio: [stdin, "pipe", "pipe"],
       beforeExec: opts.beforeExec,
       // Read from the first moment: Node discards what nobody reads once the helper exits.
-      onSpawn: (child: ChildProcess) => {
-        copied = Promise.all([tee(child.stdout!, logs.out, process.stdout), tee(child.stderr!, logs.err, process.stderr)]);
+      onSpawn: (c) => {
+        child = c;
+        if (logs) copied = Promise.all([tee(c.stdout!, logs.out, process.stdout), tee(c.stderr!, logs.err, process.stderr)]);
       },
-    }));
-    if (!locked) return { status: 0 };
-    const { logs, launcher, host } = locked;
-    let prep: Prepared | undefined;
-    // To the helper from now on: the job may be running (and printing) before
-    // the helper's report arrives. A signal before the launch ends the helper,
-    // and with it the run.
-    const forward = FORWARDED.map((sig) => [sig, () => launcher.child.kill(sig)] as const);
-    for (const [sig, fn] of forward) process.on(sig, fn);
-    try {
-      prep = await prepareLaunch(ctx, proc, "foreground", host);
-      prep.plan.pause = opts.beforeExec !== undefined;
-      const launched = await launcher.launch(prep.plan);
-      const status = await launched.exit;
-      const oomKilled = (cgroupUsage(prep.cg).oomKills ?? 0) > 0;
-      // Whatever the job left running (it had no pid namespace of its own, say) ends here.
-      await removeCgroup(prep.cg);
-      await copied;
-      const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), oomKilled, status);
-      Object.assign(ctx.outcome, { exitStatus: status, ...(why ? { error: why } : {}) });
-      return { status, why };
-    } finally {
-      for (const [sig, fn] of forward) process.off(sig, fn);
-      launcher.cancel();
-      if (prep) await removeCgroup(prep.cg).catch(() => {});
-      clearState(paths, { exit: false });
-      logs.close();
-    }
+    });
+    if (launched.alreadyRunning) return { status: 0 };
+    // Refused, or failed before the container existed: a message of its own, exit 1.
+    if (launched.failure && launched.pid === 0) throw new UserError(plan.job!.refuse ? launched.failure : `${plan.job!.errorPrefix}${launched.failure}`);
+    const { status, oomKills } = await launched.exit;
+    await copied;
+    const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), (oomKills ?? 0) > 0, status);
+    Object.assign(ctx.outcome, { exitStatus: status, ...(why ? { error: why } : {}) });
+    return { status, why };
   } catch (e) {
-    log.error(`bpm.${opts.event ?? "run"}.failed`, { error: (e as Error).message });
+    log.error(`bpm.${event}.failed`, { error: (e as Error).message });
     throw e;
   } finally {
-    lock.release();
+    for (const [sig, fn] of forward) process.off(sig, fn);
+    logs?.close();
   }
+}
+
+/** The process's stdout and stderr logs, open for appending, for the copies. */
+interface Logs {
+  out: number;
+  err: number;
+  close: () => void;
+}
+
+/** The log files, in a log directory made without following symlinks. */
+function openLogs(ctx: JobContext): Logs {
+  ensureDir(ctx.paths.logDir, 0o750, ctx.user);
+  const out = openAppend(ctx.paths.stdoutLog, 0o600, ctx.user);
+  let err: number;
+  try {
+    err = openAppend(ctx.paths.stderrLog, 0o600, ctx.user);
+  } catch (e) {
+    closeSync(out);
+    throw e;
+  }
+  return { out, err, close: () => (closeSync(out), closeSync(err)) };
 }
 
 function describe(failure: string | undefined, exit: ReturnType<typeof readExit>, oomKilled: boolean, status: number): string {

@@ -4,7 +4,8 @@
 import type { ProcessConfig } from "../config/schema.ts";
 import { buildPlan } from "../plan/plan.ts";
 import { readHostFacts } from "../runtime/hostfacts.ts";
-import { procsFiles } from "../runtime/cgroups.ts";
+import { cgroupLayout } from "../plan/cgroup.ts";
+import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
 import { launch } from "../runtime/launch.ts";
 import { readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
@@ -15,7 +16,10 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   const { paths, root } = ctx;
   const state = readState(paths);
   if (statusOf(state) !== "running") throw new UserError("process is not running or could not be found");
-  const plan = buildPlan({ root, paths, proc, user: ctx.user, cgroupProcs: procsFiles(state!.cgroup), mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
+  const fsRoot = cgroupFsRoot();
+  // Only joined: with no job bookkeeping the helper makes nothing of the cgroup.
+  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), {});
+  const plan = buildPlan({ root, paths, proc, user: ctx.user, job: null, cgroup, mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
   // The container exists: no mounts to make and no exit record to write.
   plan.mounts = [];
   plan.preps = [];
@@ -36,7 +40,7 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   try {
     entered = await launch(ctx.helper(), plan, { verb: "shell", target: state!.pid, stdio: ["inherit", "inherit", "inherit"] });
     if (entered.failure) throw new UserError(`failed to start a shell: ${entered.failure}`);
-    const status = await entered.exit;
+    const { status } = await entered.exit;
     ctx.outcome.exitStatus = status;
     return status;
   } finally {

@@ -1,47 +1,17 @@
-// `bpm start`: lock, clean up what a dead run left, prepare, launch the
-// container detached through the helper, and record the pidfile and state.
+// `bpm start`: the plan, then this process becomes the helper, which takes
+// the lock, does nothing if the process runs, cleans up what a dead run
+// left, makes the cgroup, launches the container detached, records the
+// pidfile and state, and logs it (helper-c/start.c).
 import type { ProcessConfig } from "../config/schema.ts";
-import { removeCgroup } from "../runtime/cgroups.ts";
-import { openLock } from "../runtime/lock.ts";
-import { clearState, writeState } from "../runtime/state.ts";
-import { UserError, type JobContext } from "./job.ts";
-import { lockForLaunch, prepareLaunch, type Prepared } from "./prepare.ts";
+import { encodePlan } from "../plan/encode.ts";
+import { handOver } from "../runtime/handover.ts";
+import { planDir, UserError, type JobContext } from "./job.ts";
+import { launchPlan } from "./prepare.ts";
 
-export async function start(ctx: JobContext, proc: ProcessConfig): Promise<void> {
-  const { paths, log } = ctx;
-  const lock = openLock(paths.lockFile);
-  try {
-    const locked = await lockForLaunch(ctx, proc, lock, "start", (logs) => ({ stdio: ["ignore", logs.out, logs.err] }));
-    if (!locked) return;
-    const { logs, launcher, host } = locked;
-    let prep: Prepared | undefined;
-    try {
-      prep = await prepareLaunch(ctx, proc, "detach", host);
-      const { pid, startTime, failure } = await launcher.launch(prep.plan);
-      if (failure) throw new UserError(`failed to start job-process: ${failure}`);
-      // A job that has already exited is recorded all the same: it reads "failed", with its exit.
-      try {
-        writeState(paths, {
-          version: 1, job: paths.job, process: paths.proc, id: paths.id, pid, startTime,
-          startedAt: new Date().toISOString(), cgroup: prep.cg, shutdownSignal: proc.shutdown_signal === "INT" ? "INT" : "TERM",
-        });
-      } catch (e) {
-        // Without its state nobody could stop it: it goes with its cgroup, below.
-        throw new UserError(`failed to start job-process: ${(e as Error).message}`);
-      }
-      ctx.outcome.pid = pid;
-    } catch (e) {
-      if (prep) await removeCgroup(prep.cg).catch(() => {});
-      clearState(paths, { exit: false });
-      throw e;
-    } finally {
-      launcher.cancel();
-      logs.close();
-    }
-  } catch (e) {
-    log.error("bpm.start.failed", { error: (e as Error).message });
-    throw e;
-  } finally {
-    lock.release();
-  }
+/** `wait` runs the helper as a child and returns its exit status instead (tests that cycle in one process). */
+export function start(ctx: JobContext, proc: ProcessConfig, how: "replace" | "wait" = "replace"): Promise<number> {
+  const plan = launchPlan(ctx, proc, "start", "detach");
+  return handOver(ctx.helper(), planDir(ctx), "start", encodePlan(plan), how).catch((e: Error) => {
+    throw new UserError(`${plan.job!.errorPrefix}${e.message}`);
+  });
 }

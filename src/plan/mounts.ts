@@ -65,7 +65,7 @@ export function hostPathsFor(root: ExternalPath, paths: JobPaths, proc: ProcessC
   const i = paths.internal;
   const list = [
     ...SYSTEM_DIRS, ...RESOLVER_DIRS,
-    paths.tmpDir, paths.dataDir, paths.storeDir, paths.logDir, paths.socketDir, paths.jobDir, paths.rootfsDir,
+    paths.tmpDir, paths.dataDir, paths.storeDir, paths.logDir, paths.socketDir, paths.jobDir, paths.runDir, paths.rootfsDir,
     toExternal(root, i.packages), toExternal(root, i.dataPackages),
     ...proc.additional_volumes.map((v) => volumeSource(root, v.path)),
   ];

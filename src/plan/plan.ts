@@ -3,7 +3,9 @@
 import type { ProcessConfig } from "../config/schema.ts";
 import { parseMemorySize } from "../config/units.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
+import type { CgroupLayout } from "./cgroup.ts";
 import type { Identity } from "../runtime/users.ts";
+import type { JobBook } from "./book.ts";
 import { encode } from "./bpf.ts";
 import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
 import { hostArch, seccompProgram } from "./seccomp.ts";
@@ -28,7 +30,10 @@ export interface Prep {
 
 export interface LaunchPlan {
   mode: "detach" | "foreground";
-  cgroupProcs: string[];
+  /** The job's lock, state, logs and events; null to enter a running container (shell). */
+  job: JobBook | null;
+  /** The job's cgroup: made (with its limits) unless entering one that exists, joined before unsharing. */
+  cgroup: CgroupLayout;
   namespaces: Namespace[];
   /** Directories to create before anything else, in order. */
   preps: Prep[];
@@ -70,7 +75,8 @@ export interface PlanInput {
   paths: JobPaths;
   proc: ProcessConfig;
   user: Identity;
-  cgroupProcs: string[];
+  job: JobBook | null;
+  cgroup: CgroupLayout;
   mode: LaunchPlan["mode"];
   host: HostFacts;
   shareLock: string;
@@ -104,6 +110,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     { path: real(paths.dataDir), mode: 0o700, ...vcap, kind: "dir" },
     { path: real(paths.tmpDir), mode: 0o700, ...vcap, kind: "dir" },
     { path: real(paths.socketDir), mode: 0o700, ...vcap, kind: "dir" },
+    { path: real(paths.runDir), mode: 0o700, uid: 0, gid: 0, kind: "dir" },
     { path: real(paths.rootfsDir), mode: 0o700, uid: 0, gid: 0, kind: "dir" },
   ];
   if (proc.persistent_disk) preps.push({ path: real(paths.storeDir), mode: 0o700, ...vcap, kind: "dir" });
@@ -117,7 +124,8 @@ export function buildPlan(input: PlanInput): LaunchPlan {
 
   return {
     mode: input.mode,
-    cgroupProcs: input.cgroupProcs,
+    job: input.job,
+    cgroup: input.cgroup,
     namespaces: hostPid ? ["mount", "ipc", "uts"] : ["mount", "ipc", "uts", "pid"],
     preps,
     hook: proc.hooks.pre_start ?? null,

@@ -1,22 +1,17 @@
 // What a started process leaves on the tmpfs under ROOT/sys/run/bpm/JOB, so
 // that later commands (and a later boot, which wipes it) know the truth:
 // the pidfile for monit, a state file, and the exit record the init writes.
-import { readFileSync, rmSync } from "node:fs";
+// The helper writes the state (helper-c/state.c) as "key value" lines, the
+// format both sides read.
+import { readFileSync } from "node:fs";
 import type { JobPaths } from "../bosh/paths.ts";
-import type { JobCgroup } from "./cgroups.ts";
-import { writeFileAtomic } from "./files.ts";
 import { isAlive } from "./procs.ts";
 
 export interface ProcessState {
-  version: 1;
-  job: string;
-  process: string;
-  id: string;
   pid: number;
   /** Start time of pid from /proc, to tell it from a recycled pid. */
   startTime: number;
   startedAt: string;
-  cgroup: JobCgroup;
   /** Recorded at start, so stop works even if the config has since broken. */
   shutdownSignal: "TERM" | "INT";
 }
@@ -28,19 +23,28 @@ export interface ExitRecord {
   at: string;
 }
 
+const STATE_VERSION = "bpm-state 2";
+
 export function readState(paths: JobPaths): ProcessState | null {
+  let text: string;
   try {
-    const s = JSON.parse(readFileSync(paths.stateFile, "utf8")) as ProcessState;
-    return s.version === 1 && Number.isInteger(s.pid) ? s : null;
+    text = readFileSync(paths.stateFile, "utf8");
   } catch {
     return null;
   }
-}
-
-export function writeState(paths: JobPaths, state: ProcessState): void {
-  writeFileAtomic(paths.stateFile, JSON.stringify(state));
-  // monit reads the pid with no trailing newline.
-  writeFileAtomic(paths.pidfile, String(state.pid), 0o644);
+  const lines = text.split("\n");
+  if (lines[0] !== STATE_VERSION) return null;
+  const kv = new Map(lines.slice(1).filter(Boolean).map((l) => [l.slice(0, l.indexOf(" ")), l.slice(l.indexOf(" ") + 1)] as const));
+  const pid = Number(kv.get("pid"));
+  const startTime = Number(kv.get("start-time"));
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(startTime)) return null;
+  const at = Number(kv.get("started-at"));
+  return {
+    pid,
+    startTime,
+    startedAt: new Date(Number.isFinite(at) ? at : 0).toISOString(),
+    shutdownSignal: kv.get("shutdown-signal") === "INT" ? "INT" : "TERM",
+  };
 }
 
 export function readExit(paths: JobPaths): ExitRecord | null {
@@ -58,11 +62,4 @@ export type Status = "running" | "failed" | "stopped";
 export function statusOf(state: ProcessState | null): Status {
   if (!state) return "stopped";
   return isAlive(state.pid, state.startTime) ? "running" : "failed";
-}
-
-/** Removes everything a start left, except the exit record unless asked. */
-export function clearState(paths: JobPaths, opts: { exit: boolean }): void {
-  rmSync(paths.pidfile, { force: true });
-  rmSync(paths.stateFile, { force: true });
-  if (opts.exit) rmSync(paths.exitFile, { force: true });
 }

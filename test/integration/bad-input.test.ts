@@ -53,8 +53,9 @@ function walk(dir: string, prefix = ""): string[] {
 
 /** Everything a failed command could have left: files, cgroups, mounts, processes. */
 function snapshot(r: Root, job: string) {
-  // bpm.log and the directories holding it record the failure; data/bpm holds locks and the helper.
-  const expected = new Set(["sys", "sys/log", `sys/log/${job}`, `sys/log/${job}/bpm.log`]);
+  // bpm.log and the directories holding it record the failure; data/bpm holds locks and the
+  // helper, sys/run/bpm the plans handed to it (empty once read).
+  const expected = new Set(["sys", "sys/log", `sys/log/${job}`, `sys/log/${job}/bpm.log`, "sys/run", "sys/run/bpm"]);
   const files = walk(r.path).filter((p) => !p.startsWith("jobs") && !p.startsWith("data/bpm") && !expected.has(p)).sort();
   const cgroups = cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, containerId(job))).filter(existsSync);
   const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(r.path));

@@ -99,7 +99,7 @@ describe(`cgroups (v${v2 ? 2 : 1}, as this kernel has them)`, { skip: skipUnless
     const cg = cgOf(r, "stale");
     assert.equal(r.bpm("start", "stale").status, 0);
     const init = Number(r.bpm("pid", "stale").stdout);
-    writeFileSync(join(r.path, "sys/run/bpm/stale/stale.state.json"), "{}");
+    writeFileSync(join(r.path, "sys/run/bpm/stale/stale.state"), "not a state\n");
     assert.equal(r.bpm("start", "stale").status, 0, "a start over leftovers works");
     assert.notEqual(Number(r.bpm("pid", "stale").stdout), init);
     assert.ok(!existsSync(`/proc/${init}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${init}/status`, "utf8")), "the leftover process was killed");

@@ -216,8 +216,8 @@ describe("host mounts over many restarts", { skip: skipUnlessRoot }, () => {
     for (const j of jobs) r.job(j, bashJob(j, "exec sleep 1000", "  additional_volumes: [{path: /var/vcap/data/restart-vol, writable: true, shared: true}]\n"));
     const cycle = async (job: string) => {
       const ctx = jobContext(job, undefined);
-      await start(ctx, processConfig(ctx, "start").proc);
-      await stop(ctx);
+      assert.equal(await start(ctx, processConfig(ctx, "start").proc, "wait"), 0);
+      assert.equal(await stop(ctx, "wait"), 0);
     };
     // The first starts race for the fresh volume (separate bpm processes): the lock lets one bind it.
     const first = await Promise.all(jobs.map((j) => r.bpmAsync("start", j)));

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
+import { cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
 import { BPM, bashJob, eventually, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -186,9 +187,9 @@ describe("many jobs and slow stops", { skip: skipUnlessRoot }, () => {
     assert.equal(root().bpm("start", "stubborn").status, 0);
     await root().waitForLog("stubborn", "up");
     const init = Number(root().bpm("pid", "stubborn").stdout);
-    const state = JSON.parse(readFileSync(`${root().path}/sys/run/bpm/stubborn/stubborn.state.json`, "utf8"));
+    const cg = jobCgroup(cgroupFsRoot(), root().path, "bpm-stubborn");
     let tree: number[] = [];
-    const procs = () => (tree = readFileSync(`${state.cgroup.pids}/cgroup.procs`, "utf8").trim().split("\n").map(Number));
+    const procs = () => (tree = readFileSync(`${cg.pids}/cgroup.procs`, "utf8").trim().split("\n").map(Number));
     await eventually(() => procs().length >= 5, () => `init, job, child and grandchildren in the cgroup: ${tree.join(",")}`);
     const began = Date.now();
     const r = await root().bpmAsync("stop", "stubborn");
@@ -208,9 +209,7 @@ describe("recovery", { skip: skipUnlessRoot }, () => {
     root().job("rebooted", bashJob("rebooted", "echo fresh; exec sleep 1000"));
     mkdirSync(`${root().path}/sys/run/bpm/rebooted`, { recursive: true });
     // The pid now belongs to someone else (this test runner), with another start time.
-    const stale = { version: 1, job: "rebooted", process: "rebooted", id: "bpm-rebooted", pid: process.pid, startTime: 1,
-      startedAt: "2020-01-01T00:00:00.000Z", cgroup: { version: 1, memory: "/nonexistent/a", pids: "/nonexistent/b" }, shutdownSignal: "TERM" };
-    writeFileSync(`${root().path}/sys/run/bpm/rebooted/rebooted.state.json`, JSON.stringify(stale));
+    writeFileSync(`${root().path}/sys/run/bpm/rebooted/rebooted.state`, `bpm-state 2\npid ${process.pid}\nstart-time 1\nstarted-at 1577836800000\nshutdown-signal TERM\n`);
     writeFileSync(`${root().path}/sys/run/bpm/rebooted/rebooted.pid`, String(process.pid));
     assert.match(root().bpm("list").stdout, /rebooted +- +failed/);
     assert.equal(root().bpm("pid", "rebooted").status, 1);

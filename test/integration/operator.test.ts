@@ -28,7 +28,7 @@ const until = (what: () => string, pattern: RegExp) => eventually(() => pattern.
 function assertNothingLeft(r: Root, job: string, proc = job) {
   const run = join(r.path, "sys/run/bpm", job);
   assert.ok(!existsSync(join(run, `${proc}.pid`)), "no pidfile");
-  assert.ok(!existsSync(join(run, `${proc}.state.json`)), "no state");
+  assert.ok(!existsSync(join(run, `${proc}.state`)), "no state");
   assert.deepEqual(cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, containerId(job, proc))).filter(existsSync), [], "no cgroup left");
 }
 

@@ -178,7 +178,7 @@ describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot 
 
     const res = r.bpm("start", "victim");
     assert.equal(res.status, 1);
-    assert.match(res.stderr, /^Error: failed to start job-process: .*no space left on device\n$/);
+    assert.match(res.stderr, /^Error: failed to start job-process: .*no space left on device\n$/i);
     assert.match(r.bpm("list").stdout, /victim +- +stopped/);
     const runDir = join(r.path, "sys", "run", "bpm", "victim");
     const left = existsSync(runDir) ? readdirSync(runDir).filter((f) => !/\.(exit|root)$/.test(f)) : [];

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { ext, jobPaths } from "../../src/bosh/paths.ts";
 import { parseJobConfig } from "../../src/config/load.ts";
 import { encodePlan } from "../../src/plan/encode.ts";
+import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
 import { hostPathsFor, type HostFs } from "../../src/plan/mounts.ts";
 import { buildPlan, type PlanInput } from "../../src/plan/plan.ts";
 
@@ -22,7 +23,8 @@ function fakeHost(proc: PlanInput["proc"]): HostFs {
 function plan(yaml: string) {
   const proc = parseJobConfig(yaml, "bpm.yml", { root, job: "web" }).config.processes[0]!;
   const input: PlanInput = {
-    root, paths: jobPaths(root, "web"), proc, mode: "detach", cgroupProcs: ["/cg/cgroup.procs"],
+    root, paths: jobPaths(root, "web"), proc, mode: "detach", job: null,
+    cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(2, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100 }),
     user: { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] },
     host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL"], fs: fakeHost(proc) },
     shareLock: "/var/vcap/data/bpm/locks/shared-volumes.lock",
@@ -79,6 +81,7 @@ describe("launch plan", () => {
       ["/var/vcap/data/web", "700", 1000, "dir"],
       ["/var/vcap/data/web/tmp", "700", 1000, "dir"],
       ["/var/vcap/data/sys/run/web", "700", 1000, "dir"],
+      ["/var/vcap/data/sys/run/bpm/web", "700", 0, "dir"],
       ["/var/vcap/data/sys/run/bpm/web/web.root", "700", 0, "dir"],
       ["/var/vcap/store/web", "700", 1000, "dir"],
       ["/var/vcap/data/shared", "700", 1000, "volume"],

@@ -1,0 +1,59 @@
+#define _GNU_SOURCE
+#include "bpmlog.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_fd = -1;
+static const char *prefix = "bpm", *base = "";
+
+void bpmlog_open(const struct plan *p) {
+    if (!p->job.bpmlog) return;
+    prefix = p->job.event ? p->job.event : "bpm";
+    base = p->job.log_base ? p->job.log_base : "";
+    int fd = open(p->job.bpmlog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ELOOP) fail("refusing to open symlink at %s", p->job.bpmlog);
+    if (fd < 0) die("open %s", p->job.bpmlog);
+    struct stat st;
+    if (fstat(fd, &st)) die("stat %s", p->job.bpmlog);
+    if (!S_ISREG(st.st_mode)) fail("refusing to open %s: not a regular file", p->job.bpmlog);
+    if (st.st_nlink != 1) fail("refusing to open %s: it has %lu hard links", p->job.bpmlog, (unsigned long)st.st_nlink);
+    if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) die("chown %s", p->job.bpmlog);
+    log_fd = fd;
+}
+
+void bpmlog(const char *level, const char *name, const char *extra) {
+    if (log_fd < 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    char line[2048];
+    int n = snprintf(line, sizeof line,
+                     "{\"timestamp\":\"%s.%03ldZ\",\"level\":\"%s\",\"source\":\"bpm\",\"message\":\"%s.%s\",\"data\":{%s%s%s}}\n",
+                     when, ts.tv_nsec / 1000000, level, prefix, name, base, extra && *extra && *base ? "," : "", extra ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof line) return; /* an event too long to be true: dropped */
+    write_all(log_fd, line, (size_t)n);
+}
+
+void bpmlog_forget(void) {
+    if (log_fd >= 0) close(log_fd);
+    log_fd = -1;
+}
+
+void json_number(char *out, size_t cap, const char *key, long long value) {
+    snprintf(out, cap, "\"%s\":%lld", key, value);
+}
+
+void json_text(char *out, size_t cap, const char *key, const char *value) {
+    char esc[1200];
+    json_escape(esc, sizeof esc, value);
+    snprintf(out, cap, "\"%s\":\"%s\"", key, esc);
+}

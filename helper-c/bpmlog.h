@@ -1,0 +1,20 @@
+#ifndef BPM_BPMLOG_H
+#define BPM_BPMLOG_H
+#include "plan.h"
+/* bpm.log, written by the helper for the events after the CLI handed over:
+ * JSON lines in the shape the CLI writes (timestamp, level, source, message,
+ * data). Opened once, without following a symlink, as the CLI opens it. */
+
+/* Opens the plan's bpm.log; dies with "refusing to open symlink at PATH" on
+ * a symlink, or if it is not a plain file of its own. No bpm.log: no-op. */
+void bpmlog_open(const struct plan *plan);
+/* One event: level "info" or "error", the plan's prefix + "." + name, and
+ * the fixed data plus `extra` (JSON members, or NULL). Failing to write is
+ * not a failure of the command. */
+void bpmlog(const char *level, const char *name, const char *extra);
+/* Closes bpm.log in a forked process that will not exec (the container's init). */
+void bpmlog_forget(void);
+/* `"key":N` and `"key":"escaped text"`, for extra. */
+void json_number(char *out, size_t cap, const char *key, long long value);
+void json_text(char *out, size_t cap, const char *key, const char *value);
+#endif

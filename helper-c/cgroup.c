@@ -1,0 +1,161 @@
+#define _GNU_SOURCE
+#include "cgroup.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often making the cgroup starts over when a parent vanished under it. */
+#define CREATE_ATTEMPTS 50
+
+static int read_small(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    int saved = errno;
+    close(fd);
+    if (n < 0) { errno = saved; return -1; }
+    buf[n] = '\0';
+    return 0;
+}
+
+static int write_small(const char *path, const char *value) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = write_all(fd, value, strlen(value));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+static int mkdir_p(const char *dir) {
+    char path[4096];
+    if (strlen(dir) >= sizeof path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(path, dir);
+    for (char *s = strchr(path + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s) *s = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST) return -1;
+        if (!s) return 0;
+        *s = '/';
+    }
+}
+
+static int has_word(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == ' ' || p[-1] == '\n') && (p[n] == ' ' || p[n] == '\n' || !p[n])) return 1;
+    return 0;
+}
+
+/* v2 lets a cgroup limit only what its parent enables in cgroup.subtree_control. */
+static int enable_controllers(const struct cgroup_plan *cg) {
+    char words[128];
+    if (!cg->controllers || strlen(cg->controllers) >= sizeof words) return 0;
+    for (int i = 0; i < cg->n_enable; i++) {
+        const char *dir = cg->enable[i];
+        if (i > 0 && mkdir(dir, 0755) && errno != EEXIST) return -1;
+        char file[4200], have[256];
+        snprintf(file, sizeof file, "%s/cgroup.subtree_control", dir);
+        if (read_small(file, have, sizeof have)) return -1;
+        char want[256] = "";
+        strcpy(words, cg->controllers);
+        for (char *save = NULL, *c = strtok_r(words, " ", &save); c; c = strtok_r(NULL, " ", &save)) {
+            if (has_word(have, c)) continue;
+            strcat(want, want[0] ? " +" : "+");
+            strcat(want, c);
+        }
+        /* What the host already enables is left as it is. */
+        if (want[0] && write_small(file, want)) return -1;
+    }
+    return 0;
+}
+
+static int create_once(const struct cgroup_plan *cg) {
+    if (enable_controllers(cg)) return -1;
+    for (int i = 0; i < cg->n_dirs; i++)
+        if (mkdir_p(cg->dirs[i])) return -1;
+    for (int i = 0; i < cg->n_limits; i++)
+        if (write_small(cg->limits[i].file, cg->limits[i].value) && !(errno == ENOENT && cg->limits[i].optional)) return -1;
+    return 0;
+}
+
+void cgroup_create(const struct plan *p) {
+    /* Another bpm, or an operator, may remove an empty parent at any point
+     * of this: a directory made again then lacks the controllers, and a
+     * file is missing. Start over; once the job's directory holds its
+     * limits it is not empty and stays. */
+    for (int attempt = 1;; attempt++) {
+        if (!create_once(&p->cg)) return;
+        if (errno != ENOENT || attempt >= CREATE_ATTEMPTS) die("create cgroup %s", p->cg.n_dirs ? p->cg.dirs[0] : "");
+    }
+}
+
+static void pause_ms(long ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) && errno == EINTR) {}
+}
+
+/* Sends SIGKILL to every pid in the job's cgroups; returns how many there were. */
+static int kill_all(const struct cgroup_plan *cg) {
+    int found = 0;
+    for (int i = 0; i < cg->n_dirs; i++) {
+        char file[4200];
+        snprintf(file, sizeof file, "%s/cgroup.procs", cg->dirs[i]);
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue; /* a cgroup that is gone holds nothing */
+        char buf[8192];
+        ssize_t n;
+        /* Long lists come in pieces: a pid cut in two is read whole next time round. */
+        while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+            buf[n] = '\0';
+            for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                unsigned long long pid;
+                if (parse_u64(l, &pid) || pid == 0 || pid > 0x7fffffff) continue;
+                found++;
+                kill((pid_t)pid, SIGKILL);
+            }
+        }
+        close(fd);
+    }
+    return found;
+}
+
+int cgroup_remove(const struct plan *p, char *why, size_t cap) {
+    const struct cgroup_plan *cg = &p->cg;
+    /* v2 (Linux 5.14+): one write kills every process, even one forking as we go. */
+    if (cg->kill_file) write_small(cg->kill_file, "1");
+    for (int waited = 0; kill_all(cg) > 0; waited += 10) {
+        if (waited >= 5000) {
+            snprintf(why, cap, "processes in %s survived SIGKILL", cg->dirs[0]);
+            return -1;
+        }
+        pause_ms(10);
+    }
+    for (int i = 0; i < cg->n_dirs; i++) {
+        for (int tries = 0; rmdir(cg->dirs[i]); tries++) {
+            if (errno == ENOENT) break;
+            /* EBUSY while the kernel finishes tearing down exited tasks. */
+            if (errno != EBUSY || tries > 400) {
+                snprintf(why, cap, "remove cgroup %s: %s", cg->dirs[i], strerror(errno));
+                return -1;
+            }
+            pause_ms(5);
+        }
+    }
+    return 0;
+}
+
+long long cgroup_oom_kills(const struct plan *p) {
+    char buf[2048];
+    if (!p->cg.oom_file || read_small(p->cg.oom_file, buf, sizeof buf)) return -1;
+    const char *at = strstr(buf, "oom_kill ");
+    if (!at || (at != buf && at[-1] != '\n')) return -1;
+    return strtoll(at + 9, NULL, 10);
+}

@@ -1,0 +1,58 @@
+// The job's bookkeeping around its container, which the helper keeps once
+// the CLI has handed over (helper-c/start.c, stop.c, launch.c): the lock,
+// state and pidfile, bpm.log and its events, the process's logs. Pure: paths
+// and the job's user come in.
+import type { JobPaths } from "../bosh/paths.ts";
+import type { Identity } from "../runtime/users.ts";
+
+export interface JobBook {
+  /** flock()ed for the whole command: start, stop and run of one process are serialised. */
+  lock: string;
+  stateFile: string;
+  pidfile: string;
+  bpmLog: string;
+  /** The fixed data of every event, as JSON members. */
+  logBase: string;
+  /** Owner of bpm.log and the process's logs. */
+  logOwner: { uid: number; gid: number };
+  /** Event names start with this: bpm.start, bpm.stop, bpm.run, bpm.trace. */
+  event: string;
+  /** Before a failure's message, as the contract words it. */
+  errorPrefix: string;
+  /** The CLI could not prepare the launch: unless the process runs already (then nothing is done), fail with this. */
+  refuse: string | null;
+  /** The process's logs, opened by the helper (start); null when the CLI holds them (run). */
+  logs: { stdout: string; stderr: string } | null;
+  /** Recorded in the state at start, used by stop. */
+  shutdownSignal: "TERM" | "INT";
+  /** stop's schedule: shutdown signal, grace, QUIT, dump time, KILL, wait. */
+  stopTiming: { graceMs: number; quitMs: number; killMs: number } | null;
+}
+
+export const STOP_TIMING = { graceMs: 15_000, quitMs: 2_000, killMs: 5_000 };
+
+const ERROR_PREFIX: Record<string, string> = {
+  "bpm.start": "failed to start job-process: ",
+  "bpm.run": "failed to run job-process: ",
+  "bpm.trace": "failed to run job-process: ",
+  "bpm.stop": "failed to stop job-process: ",
+};
+
+/** The bookkeeping for command (start, stop, run, trace) of one process. */
+export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; refuse?: string } = {}): JobBook {
+  const event = `bpm.${command}`;
+  return {
+    lock: paths.lockFile,
+    stateFile: paths.stateFile,
+    pidfile: paths.pidfile,
+    bpmLog: paths.bpmLog,
+    logBase: JSON.stringify({ job: paths.job, process: paths.proc }).slice(1, -1),
+    logOwner: { uid: user.uid, gid: user.gid },
+    event,
+    errorPrefix: ERROR_PREFIX[event]!,
+    refuse: opts.refuse ?? null,
+    logs: command === "start" ? { stdout: paths.stdoutLog, stderr: paths.stderrLog } : null,
+    shutdownSignal: opts.shutdownSignal ?? "TERM",
+    stopTiming: command === "stop" ? STOP_TIMING : null,
+  };
+}
