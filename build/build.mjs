@@ -54,6 +54,21 @@ export function buildHelper() {
   return out;
 }
 
+/** A hash of everything the bundle is made of: src/ and the locked dependencies. */
+function buildId() {
+  const hash = createHash("sha256");
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else hash.update(p.slice(top.length)).update(readFileSync(p));
+    }
+  };
+  walk(join(top, "src"));
+  hash.update(readFileSync(join(top, "package-lock.json")));
+  return hash.digest("hex").slice(0, 16);
+}
+
 export async function buildBundle(helperPath) {
   const out = join(dist, "bpm.cjs");
   await build({
@@ -69,6 +84,8 @@ export async function buildBundle(helperPath) {
       BPM_VERSION: JSON.stringify(pkgJson.version),
       // The helper's file name, so that no command needs node:crypto at run time.
       BPM_HELPER_SHA256: JSON.stringify(createHash("sha256").update(readFileSync(helperPath)).digest("hex")),
+      // What a kept parse of bpm.yml is valid for (src/config/cache.ts): this build's sources and dependencies.
+      BPM_BUILD_ID: JSON.stringify(buildId()),
     },
     // yaml's ES module build (the same code; warnings through console, which
     // parseDocument never uses): bundled flat, it is evaluated in less time

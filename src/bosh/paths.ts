@@ -56,6 +56,8 @@ export function jobPaths(root: ExternalPath, job: string, proc: string = job) {
     pidfile: extJoin(runDir, `${proc}.pid`),
     stateFile: extJoin(runDir, `${proc}.state`),
     exitFile: extJoin(runDir, `${proc}.exit`),
+    /** The job's checked bpm.yml, reused while the file is unchanged (src/config/cache.ts). */
+    configCache: extJoin(runDir, "config.cache"),
     rootfsDir: extJoin(runDir, `${proc}.root`),
     logDir,
     stdoutLog: extJoin(logDir, `${proc}.stdout.log`),

@@ -2,7 +2,7 @@
 // computed from the state file and the live process table.
 import { readdirSync, existsSync } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, type ExternalPath } from "../bosh/paths.ts";
-import { loadJobConfig } from "../config/load.ts";
+import { configKey, readCachedConfig } from "../config/cache.ts";
 import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type Status } from "../runtime/state.ts";
 
@@ -22,12 +22,19 @@ export interface Listing {
   warnings: string[];
 }
 
-function row(root: ExternalPath, job: string, proc: string): ProcessRow {
+/** What a row needs beyond name, pid and status: how the process last ended, its cgroup usage. */
+export interface Detail {
+  exit: boolean;
+  usage: boolean;
+}
+
+function row(root: ExternalPath, job: string, proc: string, detail: Detail): ProcessRow {
   const paths = jobPaths(root, job, proc);
   const state = readState(paths);
   const status = statusOf(state);
-  const usage = state ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
-  const exit = readExit(paths);
+  const exit = detail.exit ? readExit(paths) : null;
+  // The cgroup's counters: for --json, or to tell an OOM kill from another SIGKILL.
+  const usage = state && (detail.usage || exit?.signal === 9) ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
   return {
     name: job === proc ? job : `${job}.${proc}`,
     job,
@@ -40,7 +47,17 @@ function row(root: ExternalPath, job: string, proc: string): ProcessRow {
   };
 }
 
-export function listProcesses(root: ExternalPath = boshRoot()): Listing {
+/** The job's process names: from the parse a start kept, or a fresh one (which loads the YAML parser). */
+async function processNames(root: ExternalPath, job: string): Promise<string[]> {
+  const paths = jobPaths(root, job);
+  const schema = { root, job };
+  const cached = readCachedConfig(paths.configCache, configKey(paths.config, schema));
+  if (cached) return cached.config.processes.map((p) => p.name);
+  const { loadJobConfig } = await import("../config/load.ts");
+  return loadJobConfig(paths.config, schema).config.processes.map((p) => p.name);
+}
+
+export async function listProcesses(detail: Detail, root: ExternalPath = boshRoot()): Promise<Listing> {
   const rows: ProcessRow[] = [];
   const warnings: string[] = [];
   const jobsDir = bpmDirs(root).jobsDir;
@@ -50,10 +67,9 @@ export function listProcesses(root: ExternalPath = boshRoot()): Listing {
     const config = jobPaths(root, job).config;
     if (!existsSync(config)) continue;
     try {
-      const { config: c } = loadJobConfig(config, { root, job });
-      for (const p of c.processes) {
-        rows.push(row(root, job, p.name));
-        known.add(jobPaths(root, job, p.name).id);
+      for (const name of await processNames(root, job)) {
+        rows.push(row(root, job, name, detail));
+        known.add(jobPaths(root, job, name).id);
       }
     } catch (e) {
       warnings.push(`invalid config for ${job}: ${(e as Error).message}`);

@@ -54,9 +54,11 @@ function walk(dir: string, prefix = ""): string[] {
 /** Everything a failed command could have left: files, cgroups, mounts, processes. */
 function snapshot(r: Root, job: string) {
   // bpm.log and the directories holding it record the failure; data/bpm holds locks and the
-  // helper, sys/run/bpm the plans handed to it (empty once read).
+  // helper, sys/run/bpm the plans handed to it (empty once read) and the parse of a bpm.yml
+  // that was valid (config.cache: the refusal was about something else).
   const expected = new Set(["sys", "sys/log", `sys/log/${job}`, `sys/log/${job}/bpm.log`, "sys/run", "sys/run/bpm"]);
-  const files = walk(r.path).filter((p) => !p.startsWith("jobs") && !p.startsWith("data/bpm") && !expected.has(p)).sort();
+  const cache = (p: string) => /^sys\/run\/bpm\/[^/]+(\/config\.cache)?$/.test(p) && !p.endsWith(".pid");
+  const files = walk(r.path).filter((p) => !p.startsWith("jobs") && !p.startsWith("data/bpm") && !expected.has(p) && !cache(p)).sort();
   const cgroups = cgroupDirs(jobCgroup(cgroupFsRoot(), r.path, containerId(job))).filter(existsSync);
   const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(r.path));
   const processes = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {

@@ -216,7 +216,7 @@ describe("host mounts over many restarts", { skip: skipUnlessRoot }, () => {
     for (const j of jobs) r.job(j, bashJob(j, "exec sleep 1000", "  additional_volumes: [{path: /var/vcap/data/restart-vol, writable: true, shared: true}]\n"));
     const cycle = async (job: string) => {
       const ctx = jobContext(job, undefined);
-      assert.equal(await start(ctx, processConfig(ctx, "start").proc, "wait"), 0);
+      assert.equal(await start(ctx, (await processConfig(ctx, "start")).proc, "wait"), 0);
       assert.equal(await stop(ctx, "wait"), 0);
     };
     // The first starts race for the fresh volume (separate bpm processes): the lock lets one bind it.

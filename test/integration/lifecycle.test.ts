@@ -123,6 +123,23 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
     assert.doesNotMatch(r.bpm("list").stderr, /extra process running/);
   });
 
+  it("reads a changed bpm.yml afresh, even one of the same size changed in the same second", async () => {
+    const r = root();
+    const config = (v: string) => bashJob("fresh", `echo FOO=$FOO; exec sleep 1000`, `  env: {FOO: ${v}}\n`);
+    r.job("fresh", config("a"));
+    assert.equal(r.bpm("start", "fresh").status, 0);
+    await r.waitForLog("fresh", "FOO=a");
+    assert.equal(r.bpm("stop", "fresh").status, 0);
+    r.job("fresh", config("b"));
+    assert.equal(r.bpm("start", "fresh").status, 0);
+    await r.waitForLog("fresh", "FOO=b");
+    assert.equal(r.bpm("stop", "fresh").status, 0);
+    // Broken now: start and list see it at once.
+    r.job("fresh", config("[unclosed"));
+    assert.match(r.bpm("start", "fresh").stderr, /^Error: failed to parse job configuration: /);
+    assert.match(r.bpm("list").stderr, /^invalid config for fresh: /m);
+  });
+
   it("reports a missing executable as a start failure", () => {
     root().job("noexec", "processes:\n- name: noexec\n  executable: /nonexistent/bin/server\n");
     const r = root().bpm("start", "noexec");
@@ -225,9 +242,10 @@ describe("recovery", { skip: skipUnlessRoot }, () => {
     root().job("interrupted", bashJob("interrupted", "echo up; exec sleep 1000"));
     for (const delay of [5, 30, 60, 120]) {
       const c = spawn(BPM, ["start", "interrupted"], { env: { ...process.env, BPM_BOSH_ROOT: root().path }, stdio: "ignore" });
+      const closed = new Promise((r) => c.on("close", r)); // it may be done before the kill
       await sleep(delay);
       c.kill("SIGKILL");
-      await new Promise((r) => c.on("close", r));
+      await closed;
       // Whatever was left, the next start leaves exactly one running process with a matching pidfile.
       assert.equal(root().bpm("start", "interrupted").status, 0);
       const rows = listJson(root()).filter((r) => r.name === "interrupted");

@@ -5,7 +5,8 @@
 // The rest (command line, logs, monit, release) do not change with the
 // kernel and run on this machine only (npm test).
 import { execFileSync } from "node:child_process";
-import { resolve } from "node:path";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { passedEnv, runInVm } from "./vm.mjs";
 
 export const VM_TESTS = [
@@ -20,7 +21,12 @@ export const VM_TESTS = [
 const top = resolve(import.meta.dirname, "../..");
 const only = process.argv.slice(2);
 execFileSync(process.execPath, ["build/build.mjs"], { cwd: top, stdio: "inherit" });
+// The executable under test, copied: a rebuild on this machine during the run cannot change it.
+const under = join(top, ".vm", "bpm-under-test");
+mkdirSync(dirname(under), { recursive: true });
+copyFileSync(process.env.BPM_UNDER_TEST || join(top, "dist", "bpm"), under);
 const env = passedEnv();
+env.BPM_UNDER_TEST = under;
 if (!process.stdout.isTTY) env.NO_COLOR = "1";
 // Emulation is five to ten times slower: the longest stress test does a fifth of its cycles.
 env.BPM_RESTART_CYCLES ??= "200";

@@ -7,8 +7,8 @@ export default command({
     json: { type: "boolean", description: "machine-readable output, with how each process last ended and its cgroup usage" },
     long: { type: "boolean", alias: "l", description: "add a column saying how each process last ended" },
   },
-  run({ args }) {
-    const { rows, warnings } = listProcesses();
+  async run({ args }) {
+    const { rows, warnings } = await listProcesses({ exit: Boolean(args.long || args.json), usage: Boolean(args.json) });
     for (const w of warnings) process.stderr.write(`${w}\n`);
     if (args.json) {
       process.stdout.write(JSON.stringify(rows, null, 2) + "\n");

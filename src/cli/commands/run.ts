@@ -14,7 +14,7 @@ export default command({
   async run({ args, rawArgs }) {
     const ctx = jobContext(requireJob(args), args.process);
     await logged(ctx, "run", async () => {
-      const { proc: configured } = processConfig(ctx, "run");
+      const { proc: configured } = await processConfig(ctx, "run");
       let proc;
       try {
         proc = withRunFlags(configured, repeatedFlag(rawArgs, "volume", "v"), repeatedFlag(rawArgs, "env", "e"), { root: ctx.root, job: ctx.paths.job });

@@ -8,6 +8,6 @@ export default command({
   args: jobArgs,
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);
-    return logged(ctx, "shell", () => shell(ctx, processConfig(ctx, "shell").proc));
+    return logged(ctx, "shell", async () => shell(ctx, (await processConfig(ctx, "shell")).proc));
   },
 });

@@ -8,6 +8,6 @@ export default command({
   args: jobArgs,
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);
-    await logged(ctx, "start", () => start(ctx, processConfig(ctx, "start").proc));
+    await logged(ctx, "start", async () => start(ctx, (await processConfig(ctx, "start")).proc));
   },
 });

@@ -15,7 +15,7 @@ export default command({
     const ctx = jobContext(requireJob(args), args.process);
     return logged(ctx, "trace", async () => {
       if (!args.startup) return traceRunning(ctx, args.output);
-      const { proc } = processConfig(ctx, "trace");
+      const { proc } = await processConfig(ctx, "trace");
       const tracer = startupTracer(args.output);
       const result = await run(ctx, proc, { beforeExec: tracer.beforeExec, event: "trace" });
       await tracer.done();
