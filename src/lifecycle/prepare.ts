@@ -11,6 +11,7 @@ import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
 import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
+import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
 import { UserError, type JobContext } from "./job.ts";
 
@@ -59,6 +60,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     root, paths, proc, user, mode, host, cgroup,
     job: jobBook(paths, user, event, { shutdownSignal }),
     shareLock: join(bpmDirs(root).locksDir, "shared-volumes.lock"),
+    reaper: reaperPath(bpmDirs(root).helperDir),
   });
 }
 
@@ -68,6 +70,6 @@ export function refusal(ctx: JobContext, event: LaunchEvent, cgroup: LaunchPlan[
     mode: "detach", job: jobBook(ctx.paths, ctx.user, event, { refuse: why }), cgroup,
     namespaces: [], preps: [], hook: null, shareLock: "", rootfs: "", mounts: [],
     user: { uid: ctx.user.uid, gid: ctx.user.gid, groups: [] }, capabilities: [], rlimits: [], noNewPrivs: true,
-    subreaper: false, cwd: "/", executable: "", args: [], env: {}, statusFile: "", seccomp: null, pause: false,
+    subreaper: false, cwd: "/", executable: "", args: [], env: {}, statusFile: "", seccomp: null, pause: false, reaper: null,
   };
 }

@@ -86,6 +86,7 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
     for (const [k, v] of Object.entries(plan.env)) rec("env", `${k}=${v}`);
     if (plan.statusFile) rec("status", plan.statusFile);
     if (plan.pause) rec("pause");
+    if (plan.reaper) rec("reaper", plan.reaper);
     if (target !== undefined) rec("target", target);
   });
 }

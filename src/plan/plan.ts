@@ -58,6 +58,8 @@ export interface LaunchPlan {
   seccomp: Uint8Array | null;
   /** Startup tracing: the job waits, fully set up, until the tracer is attached. */
   pause: boolean;
+  /** What the container's init becomes once the job runs (a small reaper); null to stay. */
+  reaper: string | null;
 }
 
 /** Facts about the host the plan depends on, gathered by the caller (tests pass their own). */
@@ -80,6 +82,7 @@ export interface PlanInput {
   mode: LaunchPlan["mode"];
   host: HostFacts;
   shareLock: string;
+  reaper?: string | null;
 }
 
 export function defaultEnv(paths: JobPaths): Record<string, string> {
@@ -145,6 +148,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     // Privileged jobs run without a filter, as the original's did.
     seccomp: privileged ? null : encode(seccompProgram(hostArch())),
     pause: false,
+    reaper: input.reaper ?? null,
   };
 }
 

@@ -2,33 +2,44 @@
 // ROOT/data/bpm/helper-<sha256>: a root-owned 0700 directory and file,
 // written atomically. Every use compares the file with the embedded bytes and
 // runs the very file descriptor that was checked, so a swapped file can never run.
+// The reaper (helper-c/reaper/, what a container's init becomes once its job
+// runs) is extracted beside it the same way as reaper-<sha256>, mode 0711:
+// the init, already the job's user, may execute it, not read it.
 import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDir } from "./files.ts";
 
 let embedded: Uint8Array | null = null;
+let embeddedReaper: Uint8Array | null = null;
 let verified: { dir: string; fd: number } | null = null;
 const knownHashes = new WeakMap<Uint8Array, string>();
 
 /** Called once by the entry point with the bytes the bundle carries and their
  * sha256, computed at build time (loading node:crypto costs every command). */
-export function setHelperBytes(bytes: Uint8Array, sha256hex?: string): void {
+export function setHelperBytes(bytes: Uint8Array, sha256hex?: string, reaper?: { bytes: Uint8Array; sha256?: string }): void {
   embedded = bytes;
   if (sha256hex) knownHashes.set(bytes, sha256hex);
+  if (reaper) {
+    embeddedReaper = reaper.bytes;
+    if (reaper.sha256) knownHashes.set(reaper.bytes, reaper.sha256);
+  }
 }
 
 export const sha256 = (b: Uint8Array | string) =>
   process.getBuiltinModule("node:crypto").createHash("sha256").update(b).digest("hex");
-export const helperFileName = (bytes: Uint8Array) => `helper-${knownHashes.get(bytes) ?? sha256(bytes)}`;
+export const helperFileName = (bytes: Uint8Array, kind = "helper") => `${kind}-${knownHashes.get(bytes) ?? sha256(bytes)}`;
+
+const HELPER = { kind: "helper", mode: 0o700, check: true };
+const REAPER = { kind: "reaper", mode: 0o711, check: false };
 
 /** Returns an open descriptor of a verified copy of the helper, extracting it if needed. */
-export function ensureHelper(dir: string, bytes: Uint8Array): number {
+export function ensureHelper(dir: string, bytes: Uint8Array, binary = HELPER): number {
   ensureDir(dir, 0o700);
-  const path = join(dir, helperFileName(bytes));
-  const fd = openVerified(path, bytes);
+  const path = join(dir, helperFileName(bytes, binary.kind));
+  const fd = openVerified(path, bytes, binary.mode);
   if (fd !== null) return fd;
-  const tmp = join(dir, `.helper.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  const out = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o700);
+  const tmp = join(dir, `.${binary.kind}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const out = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, binary.mode);
   try {
     writeSync(out, bytes);
     fsyncSync(out);
@@ -44,9 +55,9 @@ export function ensureHelper(dir: string, bytes: Uint8Array): number {
   const dirFd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY);
   fsyncSync(dirFd);
   closeSync(dirFd);
-  const again = openVerified(path, bytes);
-  if (again === null) throw new Error(`helper at ${path} failed verification right after extraction`);
-  selfCheck(path);
+  const again = openVerified(path, bytes, binary.mode);
+  if (again === null) throw new Error(`${binary.kind} at ${path} failed verification right after extraction`);
+  if (binary.check) selfCheck(path);
   return again;
 }
 
@@ -62,8 +73,8 @@ function selfCheck(path: string): void {
   }
 }
 
-/** An fd of path if it is a root-owned 0700 regular file with exactly these bytes, else null (a bad copy is removed). */
-function openVerified(path: string, bytes: Uint8Array): number | null {
+/** An fd of path if it is a root-owned regular file of this mode with exactly these bytes, else null (a bad copy is removed). */
+function openVerified(path: string, bytes: Uint8Array, mode: number): number | null {
   let fd: number;
   try {
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
@@ -77,7 +88,7 @@ function openVerified(path: string, bytes: Uint8Array): number | null {
     throw e;
   }
   const st = fstatSync(fd);
-  let ok = st.isFile() && st.uid === 0 && (st.mode & 0o7777) === 0o700 && st.size === bytes.length;
+  let ok = st.isFile() && st.uid === 0 && (st.mode & 0o7777) === mode && st.size === bytes.length;
   if (ok) {
     const buf = Buffer.alloc(bytes.length);
     let got = 0;
@@ -99,4 +110,13 @@ export function helperExecPath(dir: string): string {
   if (!embedded) throw new Error("this build of bpm carries no helper");
   if (verified?.dir !== dir) verified = { dir, fd: ensureHelper(dir, embedded) };
   return `/proc/self/fd/${verified.fd}`;
+}
+
+/** The verified reaper's path, for the plan (the helper opens it before the
+ * container exists); null when this build carries none (the init then stays
+ * as it is). Checked like the helper, which runs right after. */
+export function reaperPath(dir: string): string | null {
+  if (!embeddedReaper) return null;
+  closeSync(ensureHelper(dir, embeddedReaper, REAPER));
+  return join(dir, helperFileName(embeddedReaper, "reaper"));
 }

@@ -192,8 +192,9 @@ describe("shared volumes", { skip: skipUnlessRoot }, () => {
     }
     assert.equal(r.bpm("start", "maker").status, 0);
     await r.waitForLog("maker", "MOUNTED");
-    assert.equal(await r.waitForLog("seer", /READY\n.*\n\d+\n/), "READY\nhello\n1\n");
-    assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/), "READY\nNOT-SEEN\n0\n");
+    // The watchers poll for 3 s: far longer under emulation (the VM suite).
+    assert.equal(await r.waitForLog("seer", /READY\n.*\n\d+\n/, 60_000), "READY\nhello\n1\n");
+    assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/, 60_000), "READY\nNOT-SEEN\n0\n");
     for (const j of ["seer", "private"]) assert.equal(r.bpm("stop", j).status, 0);
     assert.equal(r.bpm("stop", "maker").status, 0);
   });

@@ -28,8 +28,10 @@ copyFileSync(process.env.BPM_UNDER_TEST || join(top, "dist", "bpm"), under);
 const env = passedEnv();
 env.BPM_UNDER_TEST = under;
 if (!process.stdout.isTTY) env.NO_COLOR = "1";
-// Emulation is five to ten times slower: the longest stress test does a fifth of its cycles.
+// Emulation is five to ten times slower: the longest stress tests do a fraction of their work.
 env.BPM_RESTART_CYCLES ??= "200";
+env.BPM_RACE_ROUNDS ??= "20";
+env.BPM_HUGE_LOG_MB ??= "256";
 const started = Date.now();
 const status = await runInVm({
   cwd: top,
