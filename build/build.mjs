@@ -61,6 +61,12 @@ export function buildHelper() {
   };
 }
 
+/** Every architecture's job filter, hex-encoded (src/plan/seccomp.ts's jobFilter). */
+async function seccompFilters() {
+  const { jobFilter } = await import(join(top, "src", "plan", "seccomp.ts"));
+  return Object.fromEntries(["x86_64", "aarch64"].map((arch) => [arch, Buffer.from(jobFilter(arch)).toString("hex")]));
+}
+
 /** A hash of everything the bundle is made of: src/ and the locked dependencies. */
 function buildId() {
   const hash = createHash("sha256");
@@ -96,6 +102,8 @@ export async function buildBundle({ helper: helperPath, reaper: reaperPath }) {
       BPM_REAPER_SHA256: JSON.stringify(sha(reaperPath)),
       // What a kept parse of bpm.yml is valid for (src/config/cache.ts): this build's sources and dependencies.
       BPM_BUILD_ID: JSON.stringify(buildId()),
+      // The jobs' seccomp filters, built once here by the code that would build them at every start.
+      BPM_SECCOMP_FILTERS: JSON.stringify(await seccompFilters()),
     },
     // yaml's ES module build (the same code; warnings through console, which
     // parseDocument never uses): bundled flat, it is evaluated in less time

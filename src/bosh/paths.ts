@@ -1,6 +1,6 @@
 // BOSH paths. A host path and a container path are different types, so a host
 // path can never be used where the container's view is meant (or the reverse).
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 declare const external: unique symbol;
 declare const internal: unique symbol;
@@ -19,7 +19,13 @@ export const intJoin = (base: InternalPath, ...parts: string[]) => join(base, ..
 
 export function boshRoot(env: NodeJS.ProcessEnv = process.env): ExternalPath {
   const fromEnv = env.BPM_BOSH_ROOT;
-  return ext(fromEnv && fromEnv !== "" ? fromEnv : DEFAULT_ROOT);
+  // Absolute and normalised once, so that paths below it can be built by concatenation.
+  return ext(fromEnv && fromEnv !== "" ? resolve(fromEnv) : DEFAULT_ROOT);
+}
+
+/** A job's or process's name is one path component: not empty, not . or .., no / or NUL. */
+export function checkName(kind: "job" | "process", name: string): void {
+  if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) throw new Error(`invalid ${kind} name ${JSON.stringify(name)}: a name may not be empty, "." or "..", or contain "/"`);
 }
 
 /** Maps a path under /var/vcap to the same place under ROOT on the host. */
@@ -32,51 +38,55 @@ export function toExternal(root: ExternalPath, p: InternalPath): ExternalPath {
 /** The root-level directories bpm keeps for itself, independent of any job. */
 export function bpmDirs(root: ExternalPath) {
   return {
-    jobsDir: extJoin(root, "jobs"),
-    locksDir: extJoin(root, "data", "bpm", "locks"),
-    helperDir: extJoin(root, "data", "bpm"),
-    runDir: extJoin(root, "sys", "run", "bpm"),
-    storeDir: extJoin(root, "store"),
+    jobsDir: ext(`${root}/jobs`),
+    locksDir: ext(`${root}/data/bpm/locks`),
+    helperDir: ext(`${root}/data/bpm`),
+    runDir: ext(`${root}/sys/run/bpm`),
+    storeDir: ext(`${root}/store`),
   };
 }
 
-/** Every path of the contract for one job and one of its processes. */
+/** Every path of the contract for one job and one of its processes. Built by
+ * concatenation (list builds them for every job): root is normalised and the
+ * names are single components (checkName). */
 export function jobPaths(root: ExternalPath, job: string, proc: string = job) {
-  const dirs = bpmDirs(root);
-  const runDir = extJoin(dirs.runDir, job);
-  const logDir = extJoin(root, "sys", "log", job);
+  checkName("job", job);
+  if (proc !== job) checkName("process", proc);
+  const runDir = ext(`${root}/sys/run/bpm/${job}`);
+  const logDir = ext(`${root}/sys/log/${job}`);
   const id = containerId(job, proc);
+  const i = `${INTERNAL_ROOT}`;
   return {
     job,
     proc,
     id,
-    config: extJoin(root, "jobs", job, "config", "bpm.yml"),
-    jobDir: extJoin(root, "jobs", job),
+    config: ext(`${root}/jobs/${job}/config/bpm.yml`),
+    jobDir: ext(`${root}/jobs/${job}`),
     runDir,
-    pidfile: extJoin(runDir, `${proc}.pid`),
-    stateFile: extJoin(runDir, `${proc}.state`),
-    exitFile: extJoin(runDir, `${proc}.exit`),
+    pidfile: ext(`${runDir}/${proc}.pid`),
+    stateFile: ext(`${runDir}/${proc}.state`),
+    exitFile: ext(`${runDir}/${proc}.exit`),
     /** The job's checked bpm.yml, reused while the file is unchanged (src/config/cache.ts). */
-    configCache: extJoin(runDir, "config.cache"),
-    rootfsDir: extJoin(runDir, `${proc}.root`),
+    configCache: ext(`${runDir}/config.cache`),
+    rootfsDir: ext(`${runDir}/${proc}.root`),
     logDir,
-    stdoutLog: extJoin(logDir, `${proc}.stdout.log`),
-    stderrLog: extJoin(logDir, `${proc}.stderr.log`),
-    bpmLog: extJoin(logDir, "bpm.log"),
-    lockFile: extJoin(dirs.locksDir, `${id}.lock`),
-    dataDir: extJoin(root, "data", job),
-    tmpDir: extJoin(root, "data", job, "tmp"),
-    storeDir: extJoin(root, "store", job),
-    socketDir: extJoin(root, "sys", "run", job),
+    stdoutLog: ext(`${logDir}/${proc}.stdout.log`),
+    stderrLog: ext(`${logDir}/${proc}.stderr.log`),
+    bpmLog: ext(`${logDir}/bpm.log`),
+    lockFile: ext(`${root}/data/bpm/locks/${id}.lock`),
+    dataDir: ext(`${root}/data/${job}`),
+    tmpDir: ext(`${root}/data/${job}/tmp`),
+    storeDir: ext(`${root}/store/${job}`),
+    socketDir: ext(`${root}/sys/run/${job}`),
     internal: {
-      jobDir: intJoin(INTERNAL_ROOT, "jobs", job),
-      dataDir: intJoin(INTERNAL_ROOT, "data", job),
-      tmpDir: intJoin(INTERNAL_ROOT, "data", job, "tmp"),
-      storeDir: intJoin(INTERNAL_ROOT, "store", job),
-      logDir: intJoin(INTERNAL_ROOT, "sys", "log", job),
-      socketDir: intJoin(INTERNAL_ROOT, "sys", "run", job),
-      packages: intJoin(INTERNAL_ROOT, "packages"),
-      dataPackages: intJoin(INTERNAL_ROOT, "data", "packages"),
+      jobDir: int(`${i}/jobs/${job}`),
+      dataDir: int(`${i}/data/${job}`),
+      tmpDir: int(`${i}/data/${job}/tmp`),
+      storeDir: int(`${i}/store/${job}`),
+      logDir: int(`${i}/sys/log/${job}`),
+      socketDir: int(`${i}/sys/run/${job}`),
+      packages: int(`${i}/packages`),
+      dataPackages: int(`${i}/data/packages`),
     },
   };
 }

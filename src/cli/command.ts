@@ -39,22 +39,69 @@ export function requireJob(args: { job?: unknown }): string {
   return job;
 }
 
-/** Rejects flags the command does not define, naming the first one. */
-export function checkFlags(rawArgs: string[], args: ArgsDef): void {
-  const known = new Set<string>(["help", "h", "version"]);
-  for (const [name, def] of Object.entries(args)) {
-    if (def.type === "positional") continue;
-    known.add(name);
+/** The parsed command line: positionals in `_` (the first also under the
+ * positional's name), each flag under its name. */
+export type ParsedArgs = Record<string, string | boolean | string[] | undefined> & { _: string[] };
+
+/**
+ * Parses the command line against the command's flags: `--name value`,
+ * `--name=value`, `-n value`, `-nvalue`, `--flag`, `--no-flag`, `-ab`
+ * (booleans), `--` ends the flags. An unknown flag is refused by name, as is
+ * a flag without its value. (citty's own parser is left aside: its name
+ * conversions cost every command a few milliseconds.)
+ */
+export function parseFlags(rawArgs: string[], defs: ArgsDef): ParsedArgs {
+  const byName = new Map<string, { name: string; type: string }>();
+  const positionals: string[] = [];
+  for (const [name, def] of Object.entries(defs)) {
+    if (def.type === "positional") {
+      positionals.push(name);
+      continue;
+    }
+    byName.set(name, { name, type: def.type ?? "string" });
     const alias = (def as { alias?: string | string[] }).alias;
-    for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) known.add(a);
-    if (def.type === "boolean") known.add(`no-${name}`);
+    for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) byName.set(a, { name, type: def.type ?? "string" });
   }
-  for (const raw of rawArgs) {
-    if (raw === "--") break;
-    if (!raw.startsWith("-") || raw === "-") continue;
-    const names = raw.startsWith("--") ? [raw.slice(2).split("=")[0]!] : [...raw.slice(1).split("=")[0]!];
-    for (const n of names) if (!known.has(n)) throw new UsageError(`unknown flag: ${raw.startsWith("--") ? "--" : "-"}${n}`);
+  for (const n of ["help", "h", "version"]) byName.set(n, { name: n, type: "boolean" });
+  const out: ParsedArgs = { _: [] };
+  for (let i = 0; i < rawArgs.length; i++) {
+    const raw = rawArgs[i]!;
+    if (raw === "--") {
+      out._.push(...rawArgs.slice(i + 1));
+      break;
+    }
+    if (!raw.startsWith("-") || raw === "-") {
+      out._.push(raw);
+      continue;
+    }
+    const long = raw.startsWith("--");
+    const eq = raw.indexOf("=");
+    const body = raw.slice(long ? 2 : 1, eq < 0 ? undefined : eq);
+    const attached = eq < 0 ? undefined : raw.slice(eq + 1);
+    // -ab: booleans together; -n5: a short flag with its value attached.
+    const names = long ? [body] : [...body];
+    for (let k = 0; k < names.length; k++) {
+      let n = names[k]!;
+      let negated = false;
+      if (long && !byName.has(n) && n.startsWith("no-") && byName.get(n.slice(3))?.type === "boolean") {
+        n = n.slice(3);
+        negated = true;
+      }
+      const flag = byName.get(n);
+      if (!flag) throw new UsageError(`unknown flag: ${long ? "--" : "-"}${n}`);
+      if (flag.type === "boolean") {
+        out[flag.name] = negated ? false : attached === undefined ? true : attached !== "false";
+        continue;
+      }
+      const rest = !long && k < names.length - 1 ? names.slice(k + 1).join("") : undefined;
+      const value = attached ?? rest ?? rawArgs[++i];
+      if (value === undefined) throw new UsageError(`flag ${raw} needs a value`);
+      out[flag.name] = value; // repeated: the last wins (run's -v and -e read them all: repeatedFlag)
+      break;
+    }
   }
+  positionals.forEach((name, n) => (out[name] = out._[n]));
+  return out;
 }
 
 /** Every value of a repeatable flag (`-v a -v b`, `--volume=a`), in order. */

@@ -1,12 +1,13 @@
 // bpm's entry point: finds the command, checks root and flags, runs it, and
 // turns every failure into "Error: <message>" and an exit status.
-import { renderUsage as cittyUsage, runCommand, type CommandDef } from "citty";
+import { renderUsage as cittyUsage, type CommandContext, type CommandDef } from "citty";
 import helperBinary from "bpm:helper-binary";
 import reaperBinary from "bpm:reaper-binary";
 import { setHelperBytes } from "../runtime/helper.ts";
 import { UserError } from "../lifecycle/errors.ts";
-import { checkFlags, CommandError, UsageError, type BpmCommand } from "./command.ts";
+import { CommandError, parseFlags, UsageError, type BpmCommand } from "./command.ts";
 import { VERSION } from "./commands/version.ts";
+import { writeOut } from "./output.ts";
 
 // Each command's module (and what it imports: the YAML parser, the planner...)
 // is loaded only when that command runs: less for Node to evaluate at start-up.
@@ -41,7 +42,7 @@ const ROOT_MESSAGE = "bpm must be run as root. Please run 'sudo -i' to become th
 async function bpm(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === "--version") {
-    process.stdout.write(`${VERSION}\n`);
+    writeOut(`${VERSION}\n`);
     return 0;
   }
   if (name === "--help" || name === "-h" || name === "help") {
@@ -66,14 +67,14 @@ async function bpm(argv: string[]): Promise<number> {
   }
   // Every command takes --version, before anything else (root, arguments) is looked at.
   if (flags.includes("--version")) {
-    process.stdout.write(`${VERSION}\n`);
+    writeOut(`${VERSION}\n`);
     return 0;
   }
   try {
-    checkFlags(rest, (cmd.def.args ?? {}) as never);
+    const args = parseFlags(rest, (cmd.def.args ?? {}) as never);
     if (cmd.needsRoot && process.getuid?.() !== 0) throw new CommandError(ROOT_MESSAGE);
     // A command may return its exit status (shell, trace); otherwise 0.
-    const { result } = await runCommand(cmd.def, { rawArgs: rest });
+    const result = await cmd.def.run!({ args, rawArgs: rest, cmd: cmd.def } as unknown as CommandContext);
     return typeof result === "number" ? result : 0;
   } catch (e) {
     if (e instanceof UsageError) {

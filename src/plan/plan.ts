@@ -6,9 +6,8 @@ import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { Identity } from "../runtime/users.ts";
 import type { JobBook } from "./book.ts";
-import { encode } from "./bpf.ts";
 import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
-import { hostArch, seccompProgram } from "./seccomp.ts";
+import { hostArch, jobFilter } from "./seccomp.ts";
 
 export type Namespace = "mount" | "ipc" | "uts" | "pid";
 export interface Rlimit {
@@ -146,7 +145,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     env: { ...defaultEnv(paths), ...proc.env },
     statusFile: paths.exitFile,
     // Privileged jobs run without a filter, as the original's did.
-    seccomp: privileged ? null : encode(seccompProgram(hostArch())),
+    seccomp: privileged ? null : jobFilter(hostArch()),
     pause: false,
     reaper: input.reaper ?? null,
   };

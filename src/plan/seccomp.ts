@@ -3,7 +3,7 @@
 // original bpm's (itself Garden's), with what newer libcs and runtimes call
 // added; anything else fails with EPERM.
 import { constants } from "node:os";
-import { decisionTree, jeq, jge, jset, ld, ret, type Insn, type Segment } from "./bpf.ts";
+import { decisionTree, encode, jeq, jge, jset, ld, ret, type Insn, type Segment } from "./bpf.ts";
 import { SYSCALLS, type Arch } from "./syscalls.ts";
 
 /** Allowed outright. Names a table lacks (32-bit or other-arch calls) are skipped. */
@@ -112,6 +112,15 @@ function mergeRuns(segments: Segment[]): Segment[] {
     out.push(s);
   }
   return out;
+}
+
+declare const BPM_SECCOMP_FILTERS: Partial<Record<Arch, string>> | undefined;
+
+/** The job's filter for arch, encoded: computed at build time (build/build.mjs
+ * runs jobFilter itself) or, in tests and unbundled runs, here. */
+export function jobFilter(arch: Arch): Uint8Array {
+  const built = typeof BPM_SECCOMP_FILTERS === "object" ? BPM_SECCOMP_FILTERS[arch] : undefined;
+  return built !== undefined ? Buffer.from(built, "hex") : encode(seccompProgram(arch));
 }
 
 export function hostArch(): Arch {

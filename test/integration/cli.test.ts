@@ -54,6 +54,12 @@ describe("bpm command line", { skip: skipUnlessRoot }, () => {
     const r = root.bpm("start");
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^Error: must specify a job\n\n.*USAGE/s);
+    // A name is one path component: nothing outside ROOT/jobs can be named.
+    for (const [args, kind] of [[["stop", "../../etc"], "job"], [["start", "web", "-p", "a/b"], "process"], [["pid", ".."], "job"]] as const) {
+      const bad = root.bpm(...args);
+      assert.equal(bad.status, 1, args.join(" "));
+      assert.match(bad.stderr, new RegExp(`^Error: invalid ${kind} name "[^"]*": a name may not be empty`), args.join(" "));
+    }
     assert.match(root.bpm("stop", "web", "--force").stderr, /^Error: unknown flag: --force/);
     assert.match(root.bpm("frobnicate").stderr, /^Error: unknown command "frobnicate"/);
     assert.match(root.bpm("start", "--help").stdout, /-p, --process/);

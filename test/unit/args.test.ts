@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkFlags, repeatedFlag, requireJob } from "../../src/cli/command.ts";
+import { parseFlags, repeatedFlag, requireJob } from "../../src/cli/command.ts";
 import { formatTable } from "../../src/lifecycle/list.ts";
 
 const runArgs = {
   job: { type: "positional" }, process: { type: "string", alias: "p" },
   volume: { type: "string", alias: "v" }, env: { type: "string", alias: "e" },
+} as const;
+const logsArgs = {
+  job: { type: "positional" }, all: { type: "boolean", alias: "a" }, err: { type: "boolean", alias: "e" },
+  follow: { type: "boolean", alias: "f" }, lines: { type: "string", alias: "n" },
 } as const;
 
 describe("command-line parsing", () => {
@@ -16,10 +20,16 @@ describe("command-line parsing", () => {
     assert.throws(() => repeatedFlag(["-e"], "env", "e"), /needs a value/);
   });
   it("rejects unknown flags, long and short, and accepts aliases", () => {
-    assert.doesNotThrow(() => checkFlags(["job", "-p", "x", "--process=y", "-v", "a"], runArgs));
-    assert.throws(() => checkFlags(["job", "--bogus"], runArgs), /unknown flag: --bogus/);
-    assert.throws(() => checkFlags(["job", "-x"], runArgs), /unknown flag: -x/);
-    assert.doesNotThrow(() => checkFlags(["job", "--", "--anything"], runArgs));
+    assert.deepEqual(parseFlags(["job", "-p", "x", "--process=y", "-v", "a"], runArgs), { _: ["job"], job: "job", process: "y", volume: "a" });
+    assert.throws(() => parseFlags(["job", "--bogus"], runArgs), /unknown flag: --bogus/);
+    assert.throws(() => parseFlags(["job", "-x"], runArgs), /unknown flag: -x/);
+    assert.deepEqual(parseFlags(["job", "--", "--anything"], runArgs), { _: ["job", "--anything"], job: "job" });
+    assert.throws(() => parseFlags(["job", "-p"], runArgs), /flag -p needs a value/);
+  });
+  it("takes booleans together, values attached, and --no- forms", () => {
+    assert.deepEqual(parseFlags(["web", "-af", "-n5"], logsArgs), { _: ["web"], job: "web", all: true, follow: true, lines: "5" });
+    assert.deepEqual(parseFlags(["-e", "--lines", "3", "web", "--no-follow"], logsArgs), { _: ["web"], job: "web", err: true, lines: "3", follow: false });
+    assert.deepEqual(parseFlags([], logsArgs), { _: [], job: undefined });
   });
   it("requires a job", () => {
     assert.throws(() => requireJob({}), /must specify a job/);

@@ -1,3 +1,4 @@
+import { writeOut } from "../output.ts";
 import { command } from "../command.ts";
 import { describeExit, formatTable, listProcesses } from "../../lifecycle/list.ts";
 
@@ -11,10 +12,10 @@ export default command({
     const { rows, warnings } = await listProcesses({ exit: Boolean(args.long || args.json), usage: Boolean(args.json) });
     for (const w of warnings) process.stderr.write(`${w}\n`);
     if (args.json) {
-      process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+      writeOut(JSON.stringify(rows, null, 2) + "\n");
       return;
     }
     const cells = rows.map((r) => [r.name, r.pid === null ? "-" : String(r.pid), r.status, ...(args.long ? [describeExit(r.lastExit)] : [])]);
-    process.stdout.write(formatTable(["Name", "Pid", "Status", ...(args.long ? ["Last exit"] : [])], cells));
+    writeOut(formatTable(["Name", "Pid", "Status", ...(args.long ? ["Last exit"] : [])], cells));
   },
 });

@@ -1,3 +1,4 @@
+import { writeOut } from "../output.ts";
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 import { boshRoot, jobPaths } from "../../bosh/paths.ts";
 import { readState, statusOf } from "../../runtime/state.ts";
@@ -9,6 +10,6 @@ export default command({
     const job = requireJob(args);
     const state = readState(jobPaths(boshRoot(), job, args.process ?? job));
     if (statusOf(state) !== "running") throw new CommandError("process is not running or could not be found");
-    process.stdout.write(`${state!.pid}\n`);
+    writeOut(`${state!.pid}\n`);
   },
 });

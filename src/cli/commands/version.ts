@@ -1,3 +1,4 @@
+import { writeOut } from "../output.ts";
 import { command, UsageError } from "../command.ts";
 
 declare const BPM_VERSION: string;
@@ -9,7 +10,7 @@ export default command(
     run({ args }) {
       // `bpm version extra`: the usage and a failure, as the original.
       if ((args._ as string[]).length > 0) throw new UsageError("");
-      process.stdout.write(`${VERSION}\n`);
+      writeOut(`${VERSION}\n`);
     },
   },
   { needsRoot: false },
