@@ -4,7 +4,7 @@
 // added; anything else fails with EPERM.
 import { constants } from "node:os";
 import { decisionTree, encode, jeq, jge, jset, ld, ret, type Insn, type Segment } from "./bpf.ts";
-import { SYSCALLS, type Arch } from "./syscalls.ts";
+import { syscallTable, type Arch } from "./syscalls.ts";
 
 /** Allowed outright. Names a table lacks (32-bit or other-arch calls) are skipped. */
 export const ALLOWED = [
@@ -74,7 +74,7 @@ const deny = ret(retErrno(EPERM));
 
 /** The filter for one architecture, as BPF instructions. */
 export function seccompProgram(arch: Arch): Insn[] {
-  const table = SYSCALLS[arch];
+  const table = syscallTable(arch);
   const verdicts = new Map<number, Insn[]>();
   for (const name of ALLOWED) if (table[name] !== undefined) verdicts.set(table[name]!, [allow]);
   // clone: only without namespace flags (a thread or a process, never a container).

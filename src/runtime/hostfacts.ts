@@ -32,14 +32,21 @@ function trusted(link: string): boolean {
 }
 
 /** The path with trusted symlinks resolved and none left; components that do
- * not exist yet are kept as written. Throws UntrustedSymlink. */
-export function trustedPath(path: string): HostPath {
+ * not exist yet are kept as written. Throws UntrustedSymlink. `known` holds
+ * real directories already walked (one gathering resolves many paths that
+ * share ROOT and its subdirectories). */
+export function trustedPath(path: string, known: Map<string, string> = new Map()): HostPath {
   let links = 0;
   const resolve = (p: string): HostPath => {
     const parts = p.split("/").filter((c) => c !== "" && c !== ".");
     let cur = "/";
     for (let n = 0; n < parts.length; n++) {
       const next = join(cur, parts[n]!);
+      const seen = known.get(next);
+      if (seen !== undefined && n < parts.length - 1) {
+        cur = seen;
+        continue;
+      }
       let st;
       try {
         st = lstatSync(next);
@@ -57,6 +64,7 @@ export function trustedPath(path: string): HostPath {
       } else {
         cur = next;
       }
+      if (st.isSymbolicLink() || st.isDirectory()) known.set(next, cur);
     }
     return { real: cur, exists: true };
   };
@@ -67,6 +75,7 @@ export function trustedPath(path: string): HostPath {
 export function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessConfig): HostFs {
   const wanted = hostPathsFor(root, paths, proc);
   const fs: HostFs = { paths: {}, links: {}, globs: {} };
+  const known = new Map<string, string>();
   for (const pattern of wanted.patterns) {
     fs.globs[pattern] = globSync(pattern).sort();
     wanted.paths.push(...fs.globs[pattern]!);
@@ -79,7 +88,7 @@ export function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessC
         continue;
       }
     }
-    fs.paths[p] = trustedPath(p);
+    fs.paths[p] = trustedPath(p, known);
   }
   return fs;
 }

@@ -13,7 +13,7 @@ import { start } from "../../src/lifecycle/start.ts";
 import { stop } from "../../src/lifecycle/stop.ts";
 import { hostArch } from "../../src/plan/seccomp.ts";
 import { setHelperBytes } from "../../src/runtime/helper.ts";
-import { SYSCALLS } from "../../src/plan/syscalls.ts";
+import { syscallTable } from "../../src/plan/syscalls.ts";
 import { bashJob, skipUnlessRoot, sleep, useRoot } from "./harness.ts";
 
 // Each call made with ctypes; prints NAME=0 on success, NAME=<errno name> on failure.
@@ -75,7 +75,7 @@ async function fetchText(url: string, timeoutMs = 15_000): Promise<string> {
 
 describe("seccomp seen from inside a job", { skip: skipUnlessRoot }, () => {
   const root = useRoot("seccomp");
-  const syscalls = JSON.stringify(SYSCALLS[hostArch()]);
+  const syscalls = JSON.stringify(syscallTable(hostArch()));
 
   it("refuses namespaces, mounts, tracing, keys, BPF, kexec, modules, swap, reboot and namespace clones", async () => {
     const r = root();
