@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [-- --rounds N]
+// npm run bench [-- --json] [-- --rounds N]     (BPM_UNDER_TEST=FILE: measure another build)
 // The same work through ours (dist/bpm) and through Debian's runc + tini as
 // the original bpm drove them, alternating, in one run; medians and ratios
 // (ours / theirs: below 1 means ours is better). Needs root and `npm run build`.
@@ -14,7 +14,8 @@ import { findTools, Runc } from "./oci.mjs";
 const args = process.argv.slice(2);
 const asJson = args.includes("--json");
 const rounds = Number(args[args.indexOf("--rounds") + 1]) || 7;
-const BPM = resolve(import.meta.dirname, "../dist/bpm");
+// The build under test: dist/bpm, or another given by BPM_UNDER_TEST (an older build, for before/after).
+const BPM = process.env.BPM_UNDER_TEST || resolve(import.meta.dirname, "../dist/bpm");
 const say = (s) => (asJson ? process.stderr : process.stdout).write(s + "\n");
 
 if (process.getuid() !== 0) throw new Error("the benchmark starts real containers: run it as root");

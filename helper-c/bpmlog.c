@@ -43,6 +43,17 @@ void bpmlog(const char *level, const char *name, const char *extra) {
     write_all(log_fd, line, (size_t)n);
 }
 
+void bpmlog_command_failed(const char *prefix, const char *msg) {
+    char extra[1300];
+    json_text(extra, sizeof extra, "error", msg);
+    bpmlog("error", "failed", extra);
+    bpmlog("info", "complete", NULL);
+    char line[1400];
+    int n = snprintf(line, sizeof line, "Error: %s%s\n", prefix ? prefix : "", msg);
+    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(1);
+}
+
 void bpmlog_forget(void) {
     if (log_fd >= 0) close(log_fd);
     log_fd = -1;

@@ -12,6 +12,9 @@ void bpmlog_open(const struct plan *plan);
  * the fixed data plus `extra` (JSON members, or NULL). Failing to write is
  * not a failure of the command. */
 void bpmlog(const char *level, const char *name, const char *extra);
+/* How a command the CLI handed over ends when it fails: "failed" (with the
+ * error) and "complete" in bpm.log, "Error: PREFIX MSG" on stderr, exit 1. */
+__attribute__((noreturn)) void bpmlog_command_failed(const char *prefix, const char *msg);
 /* Closes bpm.log in a forked process that will not exec (the container's init). */
 void bpmlog_forget(void);
 /* `"key":N` and `"key":"escaped text"`, for extra. */

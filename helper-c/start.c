@@ -21,26 +21,12 @@ static __attribute__((noreturn)) void start_failed(const char *msg) {
     char why[600];
     if (cgroup_made) cgroup_remove(&plan, why, sizeof why);
     state_clear(&plan);
-    char extra[1300];
-    json_text(extra, sizeof extra, "error", msg);
-    bpmlog("error", "failed", extra);
-    bpmlog("info", "complete", NULL);
-    char line[1400];
-    int n = snprintf(line, sizeof line, "Error: %s%s\n", plan.job.error_prefix ? plan.job.error_prefix : "", msg);
-    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    _exit(1);
+    bpmlog_command_failed(plan.job.error_prefix, msg);
 }
 
 /* The refusal the CLI sent is already a whole message. */
 static __attribute__((noreturn)) void refused(const char *msg) {
-    char extra[1300];
-    json_text(extra, sizeof extra, "error", msg);
-    bpmlog("error", "failed", extra);
-    bpmlog("info", "complete", NULL);
-    char line[1400];
-    int n = snprintf(line, sizeof line, "Error: %s\n", msg);
-    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    _exit(1);
+    bpmlog_command_failed(NULL, msg);
 }
 
 /* A process log, opened as bpm.log is: no symlink, a plain file of its own. */

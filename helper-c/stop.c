@@ -58,14 +58,7 @@ static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, 
 static struct plan plan;
 
 static __attribute__((noreturn)) void stop_failed(const char *msg) {
-    char extra[1300];
-    json_text(extra, sizeof extra, "error", msg);
-    bpmlog("error", "failed", extra);
-    bpmlog("info", "complete", NULL);
-    char line[1400];
-    int n = snprintf(line, sizeof line, "Error: %s%s\n", plan.job.error_prefix ? plan.job.error_prefix : "", msg);
-    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    _exit(1);
+    bpmlog_command_failed(plan.job.error_prefix, msg);
 }
 
 int stop_main(const char *plan_file) {
