@@ -31,7 +31,7 @@ if (!process.stdout.isTTY) env.NO_COLOR = "1";
 // Emulation is five to ten times slower: the longest stress tests do a fraction of their work.
 env.BPM_RESTART_CYCLES ??= "200";
 env.BPM_RACE_ROUNDS ??= "20";
-env.BPM_HUGE_LOG_MB ??= "256";
+env.BPM_HUGE_LOG_MB ??= "64";
 const started = Date.now();
 const status = await runInVm({
   cwd: top,
