@@ -114,7 +114,8 @@ export async function buildBundle({ helper: helperPath, reaper: reaperPath }) {
         name: "helper-binaries",
         setup(b) {
           b.onResolve({ filter: /^bpm:(helper|reaper)-binary$/ }, (a) => ({ path: binaries[a.path], namespace: "helper" }));
-          b.onLoad({ filter: /.*/, namespace: "helper" }, (a) => ({ contents: readFileSync(a.path), loader: "binary" }));
+          // As base64 text, decoded by src/runtime/helper.ts when first needed, not at every start-up.
+          b.onLoad({ filter: /.*/, namespace: "helper" }, (a) => ({ contents: readFileSync(a.path), loader: "base64" }));
         },
       },
     ],

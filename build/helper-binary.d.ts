@@ -1,9 +1,10 @@
-// The C helper's and reaper's bytes, embedded by esbuild's binary loader (see build/build.mjs).
+// The C helper's and reaper's bytes as base64, embedded by esbuild's base64
+// loader (see build/build.mjs) and decoded when first needed.
 declare module "bpm:helper-binary" {
-  const bytes: Uint8Array;
-  export default bytes;
+  const base64: string;
+  export default base64;
 }
 declare module "bpm:reaper-binary" {
-  const bytes: Uint8Array;
-  export default bytes;
+  const base64: string;
+  export default base64;
 }

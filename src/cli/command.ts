@@ -1,7 +1,7 @@
 // What every command shares: its citty definition plus whether it needs root,
 // the job/process arguments, the contract's errors, and strict flag checking
 // (citty ignores unknown flags and keeps only the last of a repeated one).
-import { defineCommand, type ArgsDef, type CommandDef } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 
 /** Wrong use of a command: its usage on stderr (after "Error: <message>" unless the message is empty), exit status 1. */
 export class UsageError extends Error {}
@@ -24,7 +24,9 @@ export function command<const T extends ArgsDef>(
   def: CommandDef<T> & { meta: { name: string; description: string } },
   opts: { needsRoot?: boolean } = {},
 ): BpmCommand<T> {
-  return { def: defineCommand(def), needsRoot: opts.needsRoot ?? true };
+  // A citty definition as citty's defineCommand would return it (it returns it as is): citty
+  // itself is loaded only to render a usage.
+  return { def: def as CommandDef<T>, needsRoot: opts.needsRoot ?? true };
 }
 
 export const jobArgs = {

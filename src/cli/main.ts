@@ -1,6 +1,6 @@
 // bpm's entry point: finds the command, checks root and flags, runs it, and
 // turns every failure into "Error: <message>" and an exit status.
-import { renderUsage as cittyUsage, type CommandContext, type CommandDef } from "citty";
+import type { CommandContext, CommandDef } from "citty";
 import helperBinary from "bpm:helper-binary";
 import reaperBinary from "bpm:reaper-binary";
 import { setHelperBytes } from "../runtime/helper.ts";
@@ -31,6 +31,7 @@ const main: CommandDef = {
 
 // citty colours its usage; keep plain text for pipes and logs.
 async function renderUsage(cmd: CommandDef, parent?: CommandDef, to: NodeJS.WriteStream = process.stderr): Promise<string> {
+  const { renderUsage: cittyUsage } = await import("citty");
   const text = await cittyUsage(cmd, parent);
   return to.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }

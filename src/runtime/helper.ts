@@ -9,20 +9,35 @@ import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, re
 import { join } from "node:path";
 import { ensureDir } from "./files.ts";
 
-let embedded: Uint8Array | null = null;
-let embeddedReaper: Uint8Array | null = null;
+/** Bytes as the bundle carries them: base64, decoded at the first use (most commands never use them). */
+type Carried = Uint8Array | string;
+let embedded: Carried | null = null;
+let embeddedReaper: Carried | null = null;
 let verified: { dir: string; fd: number } | null = null;
 const knownHashes = new WeakMap<Uint8Array, string>();
 
-/** Called once by the entry point with the bytes the bundle carries and their
- * sha256, computed at build time (loading node:crypto costs every command). */
-export function setHelperBytes(bytes: Uint8Array, sha256hex?: string, reaper?: { bytes: Uint8Array; sha256?: string }): void {
-  embedded = bytes;
-  if (sha256hex) knownHashes.set(bytes, sha256hex);
-  if (reaper) {
-    embeddedReaper = reaper.bytes;
-    if (reaper.sha256) knownHashes.set(reaper.bytes, reaper.sha256);
+const decoded = new Map<string, Uint8Array>();
+function bytesOf(carried: Carried, sha256hex?: string): Uint8Array {
+  if (typeof carried !== "string") return carried;
+  let bytes = decoded.get(carried);
+  if (!bytes) {
+    bytes = Buffer.from(carried, "base64");
+    decoded.set(carried, bytes);
+    if (sha256hex) knownHashes.set(bytes, sha256hex);
   }
+  return bytes;
+}
+let hashes: { helper?: string; reaper?: string } = {};
+
+/** Called once by the entry point with the bytes the bundle carries (or
+ * their base64) and their sha256, computed at build time (loading
+ * node:crypto costs every command). */
+export function setHelperBytes(bytes: Carried, sha256hex?: string, reaper?: { bytes: Carried; sha256?: string }): void {
+  embedded = bytes;
+  embeddedReaper = reaper?.bytes ?? null;
+  hashes = { helper: sha256hex, reaper: reaper?.sha256 };
+  if (typeof bytes !== "string" && sha256hex) knownHashes.set(bytes, sha256hex);
+  if (reaper && typeof reaper.bytes !== "string" && reaper.sha256) knownHashes.set(reaper.bytes, reaper.sha256);
 }
 
 export const sha256 = (b: Uint8Array | string) =>
@@ -108,7 +123,7 @@ function openVerified(path: string, bytes: Uint8Array, mode: number): number | n
 /** The path that runs the verified helper (its descriptor, via /proc). */
 export function helperExecPath(dir: string): string {
   if (!embedded) throw new Error("this build of bpm carries no helper");
-  if (verified?.dir !== dir) verified = { dir, fd: ensureHelper(dir, embedded) };
+  if (verified?.dir !== dir) verified = { dir, fd: ensureHelper(dir, bytesOf(embedded, hashes.helper)) };
   return `/proc/self/fd/${verified.fd}`;
 }
 
@@ -117,6 +132,7 @@ export function helperExecPath(dir: string): string {
  * as it is). Checked like the helper, which runs right after. */
 export function reaperPath(dir: string): string | null {
   if (!embeddedReaper) return null;
-  closeSync(ensureHelper(dir, embeddedReaper, REAPER));
-  return join(dir, helperFileName(embeddedReaper, "reaper"));
+  const bytes = bytesOf(embeddedReaper, hashes.reaper);
+  closeSync(ensureHelper(dir, bytes, REAPER));
+  return join(dir, helperFileName(bytes, "reaper"));
 }
