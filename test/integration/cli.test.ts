@@ -198,3 +198,25 @@ describe("bpm.log events", { skip: skipUnlessRoot }, () => {
     assert.deepEqual(events(), ["bpm.start.starting", "bpm.start.failed-to-parse-config", "bpm.start.complete"]);
   });
 });
+
+describe("bpm.yml as ERB-rendered releases write it", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("merge");
+  it("takes YAML merge keys as the original's decoder did: the job gets the merged env, its own keys winning", () => {
+    const r = root();
+    r.job("merged", `common: &common {SHARED: from-common, OVERRIDDEN: from-common}
+more: &more {SECOND: from-more, SHARED: from-more}
+processes:
+- name: merged
+  executable: /bin/bash
+  args: [-c, 'echo "SHARED=$SHARED OVERRIDDEN=$OVERRIDDEN SECOND=$SECOND"']
+  env:
+    <<: [*common, *more]
+    OVERRIDDEN: explicit
+`);
+    const checked = r.bpm("validate", "merged");
+    assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+    const run = r.bpm("run", "merged");
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "SHARED=from-common OVERRIDDEN=explicit SECOND=from-more\n");
+  });
+});
