@@ -31,6 +31,19 @@ $bb mount -t tmpfs -o mode=1777 shm $r/dev/shm
 # Where tests keep their files: real tmpfs, as on a BOSH VM's tmpfs dirs.
 for d in /tmp /var/tmp /run /srv /root; do $bb mount -t tmpfs -o mode=0755 tmp "$r$d"; done
 $bb chmod 1777 $r/tmp $r/var/tmp
+# A checkout under one of those (a clone in /var/tmp or /root) is brought
+# back: the host's copy under an overlay of its own, writable, nothing
+# reaching the host.
+cwd=$($bb cat /out/cwd)
+for d in /tmp /var/tmp /run /srv /root; do
+  case "$cwd/" in
+  "$d"/*)
+    $bb mkdir -p "$r$cwd" /upper/cwd/data /upper/cwd/work
+    $bb mount -t overlay -o "lowerdir=/lower$cwd,upperdir=/upper/cwd/data,workdir=/upper/cwd/work" overlay "$r$cwd" ||
+      fail "mount the working directory $cwd"
+    ;;
+  esac
+done
 $bb mkdir -p $r/run/bpm-vm
 $bb mount --move /out $r/run/bpm-vm
 exec $bb switch_root $r /usr/bin/python3 /run/bpm-vm/guest.py

@@ -118,6 +118,7 @@ export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs =
   const run = mkdtempSync(join(cache, "run-"));
   try {
     writeFileSync(join(run, "command.json"), JSON.stringify({ argv, cwd, env: { HOME: "/root", ...env } }));
+    writeFileSync(join(run, "cwd"), cwd); // for the initramfs, which has no JSON parser
     writeFileSync(join(run, "guest.py"), readFileSync(join(import.meta.dirname, "guest.py")));
     const args = [
       "-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(cpus), "-m", String(memoryMb),
