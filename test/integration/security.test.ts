@@ -9,9 +9,10 @@ import { describe, it } from "node:test";
 import { BPM, bashJob, eventually, skipUnlessRoot, useRoot } from "./harness.ts";
 
 /** Job x swaps a real directory `a` (holding `a/b`) with a symlink `s` to a
- * host directory, as fast as it can, with renameat2(RENAME_EXCHANGE). */
+ * host directory, as fast as it can, with renameat2(RENAME_EXCHANGE); while a
+ * file `pause` exists it holds still with `a` the directory. */
 const SWAPPER = (hostDir: string) => `
-import ctypes, os
+import ctypes, os, time
 libc = ctypes.CDLL(None, use_errno=True)
 base = "/var/vcap/data/x/race"
 os.makedirs(base + "/a/b", exist_ok=True)
@@ -19,8 +20,18 @@ if not os.path.lexists(base + "/s"):
     os.symlink(${JSON.stringify(hostDir)}, base + "/s")
 print("SWAPPING", flush=True)
 a, s = (base + "/a").encode(), (base + "/s").encode()
+pauses = 0
 while True:
-    libc.renameat2(-100, a, -100, s, 2)
+    for _ in range(64):
+        libc.renameat2(-100, a, -100, s, 2)
+    if os.path.exists(base + "/pause"):
+        if os.path.islink(base + "/a"):
+            libc.renameat2(-100, a, -100, s, 2)
+        pauses += 1
+        print("PAUSED %d" % pauses, flush=True)
+        while os.path.exists(base + "/pause"):
+            time.sleep(0.01)
+        print("SWAPPING AGAIN %d" % pauses, flush=True)
 `;
 
 const ROUNDS = Number(process.env.BPM_RACE_ROUNDS || 50);
@@ -41,15 +52,27 @@ describe("a job racing bpm for a path it uses as root", { skip: skipUnlessRoot }
     assert.equal(r.bpm("start", "x").status, 0);
     await r.waitForLog("x", "SWAPPING");
 
-    let started = 0;
+    // Every fourth start runs while x holds still: the volume itself works,
+    // so the refusals in the other rounds are the race being caught.
+    const pause = `${r.path}/data/x/race/pause`;
+    let calm = 0;
     const refusals = new Set<string>();
     for (let i = 0; i < ROUNDS; i++) {
+      const still = i % 4 === 3;
+      if (still) {
+        writeFileSync(pause, "");
+        await r.waitForLog("x", `PAUSED ${++calm}\n`);
+      }
       const s = r.bpm("start", "y");
       if (s.status === 0) {
-        started++;
         await r.waitForLog("y", "UP");
       } else {
+        assert.ok(!still, `round ${i}: a start while nothing raced it failed: ${s.stderr}`);
         refusals.add(s.stderr.replace(/\/var\/tmp\/bpm-tests\/[^/]+/g, "ROOT"));
+      }
+      if (still) {
+        rmSync(pause);
+        await r.waitForLog("x", `SWAPPING AGAIN ${calm}\n`);
       }
       const st = statSync(`${hostDir}/b`);
       assert.equal(st.uid, 0, `round ${i}: the host directory was chowned to the job`);
@@ -59,7 +82,7 @@ describe("a job racing bpm for a path it uses as root", { skip: skipUnlessRoot }
     }
     // Every refusal names the symlink it met; and the race was really run.
     for (const why of refusals) assert.match(why, /^Error: failed to start job-process: .*is a symlink/, why);
-    assert.ok(started > 0 && refusals.size > 0, `started ${started} of ${ROUNDS}; refused: ${[...refusals].join(" | ")}`);
+    assert.ok(calm > 0 && refusals.size > 0, `${calm} calm rounds of ${ROUNDS}; refused: ${[...refusals].join(" | ")}`);
     assert.equal(r.bpm("stop", "x").status, 0);
   });
 });
