@@ -12,19 +12,23 @@
 static int log_fd = -1;
 static const char *prefix = "bpm", *base = "";
 
+int open_job_log(const struct plan *p, const char *path) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ELOOP) fail("refusing to open symlink at %s", path);
+    if (fd < 0) die("open %s", path);
+    struct stat st;
+    if (fstat(fd, &st)) die("stat %s", path);
+    if (!S_ISREG(st.st_mode)) fail("refusing to open %s: not a regular file", path);
+    if (st.st_nlink != 1) fail("refusing to open %s: it has %lu hard links", path, (unsigned long)st.st_nlink);
+    if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) die("chown %s", path);
+    return fd;
+}
+
 void bpmlog_open(const struct plan *p) {
     if (!p->job.bpmlog) return;
     prefix = p->job.event ? p->job.event : "bpm";
     base = p->job.log_base ? p->job.log_base : "";
-    int fd = open(p->job.bpmlog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ELOOP) fail("refusing to open symlink at %s", p->job.bpmlog);
-    if (fd < 0) die("open %s", p->job.bpmlog);
-    struct stat st;
-    if (fstat(fd, &st)) die("stat %s", p->job.bpmlog);
-    if (!S_ISREG(st.st_mode)) fail("refusing to open %s: not a regular file", p->job.bpmlog);
-    if (st.st_nlink != 1) fail("refusing to open %s: it has %lu hard links", p->job.bpmlog, (unsigned long)st.st_nlink);
-    if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) die("chown %s", p->job.bpmlog);
-    log_fd = fd;
+    log_fd = open_job_log(p, p->job.bpmlog);
 }
 
 void bpmlog(const char *level, const char *name, const char *extra) {

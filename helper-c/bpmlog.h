@@ -5,8 +5,11 @@
  * JSON lines in the shape the CLI writes (timestamp, level, source, message,
  * data). Opened once, without following a symlink, as the CLI opens it. */
 
-/* Opens the plan's bpm.log; dies with "refusing to open symlink at PATH" on
- * a symlink, or if it is not a plain file of its own. No bpm.log: no-op. */
+/* Opens a log file of the job (bpm.log, a process's stdout or stderr log)
+ * for appending, as the job's owner, mode 0600; dies with "refusing to open
+ * symlink at PATH" on a symlink, or if it is not a plain file of its own. */
+int open_job_log(const struct plan *plan, const char *path);
+/* Opens the plan's bpm.log (open_job_log). No bpm.log: no-op. */
 void bpmlog_open(const struct plan *plan);
 /* One event: level "info" or "error", the plan's prefix + "." + name, and
  * the fixed data plus `extra` (JSON members, or NULL). Failing to write is

@@ -133,14 +133,12 @@ static void report_pid(const struct launched *l) {
 int launch_main(int fd) {
     report = report_fd = fd;
     plan_read(fd, &plan);
-    bpmlog_open(&plan);
     /* In the foreground the job lives only as long as bpm: if bpm dies, the
      * TERM arrives here and is forwarded like any other. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
     if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
-    if (plan.job.lock) lock_job(plan.job.lock);
     struct state st;
-    int have = state_read(&plan, &st);
+    int have = state_enter(&plan, &st);
     if (have && state_running(&st)) {
         char extra[64], line[64];
         json_number(extra, sizeof extra, "pid", st.pid);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "state.h"
+#include "bpmlog.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,12 @@
 #include <unistd.h>
 
 #define STATE_VERSION "bpm-state 2"
+
+int state_enter(const struct plan *p, struct state *out) {
+    bpmlog_open(p);
+    if (p->job.lock) lock_job(p->job.lock);
+    return state_read(p, out);
+}
 
 int state_read(const struct plan *p, struct state *out) {
     memset(out, 0, sizeof *out);

@@ -64,11 +64,9 @@ static __attribute__((noreturn)) void stop_failed(const char *msg) {
 int stop_main(const char *plan_file) {
     on_fatal = stop_failed;
     plan_read_file(plan_file, &plan);
-    bpmlog_open(&plan);
-    if (plan.job.lock) lock_job(plan.job.lock);
     struct state st;
     char why[600], extra[200];
-    if (!state_read(&plan, &st) || !state_running(&st)) {
+    if (!state_enter(&plan, &st) || !state_running(&st)) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
         if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
