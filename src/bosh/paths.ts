@@ -15,7 +15,6 @@ export const DEFAULT_ROOT = "/var/vcap";
 export const ext = (p: string) => p as ExternalPath;
 export const int = (p: string) => p as InternalPath;
 export const extJoin = (base: ExternalPath, ...parts: string[]) => join(base, ...parts) as ExternalPath;
-export const intJoin = (base: InternalPath, ...parts: string[]) => join(base, ...parts) as InternalPath;
 
 export function boshRoot(env: NodeJS.ProcessEnv = process.env): ExternalPath {
   const fromEnv = env.BPM_BOSH_ROOT;

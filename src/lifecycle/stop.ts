@@ -10,8 +10,6 @@ import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
 import { handOver } from "../runtime/handover.ts";
 import { planDir, UserError, type JobContext } from "./job.ts";
 
-export { STOP_TIMING } from "../plan/book.ts";
-
 export function stop(ctx: JobContext, how: "replace" | "wait" = "replace"): Promise<number> {
   const fsRoot = cgroupFsRoot();
   const plan = encodeStopPlan({

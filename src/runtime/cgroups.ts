@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jobCgroupAt, type CgroupVersion, type JobCgroup } from "../plan/cgroup.ts";
 
-export { cgroupDirs, cgroupLayout, pathHash, procsFiles, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
+export { cgroupDirs, cgroupLayout, pathHash, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
 
 export function cgroupFsRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.BPM_CGROUP_ROOT || "/sys/fs/cgroup";

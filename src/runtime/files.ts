@@ -1,6 +1,6 @@
 // File operations for places a job can write to: nothing here follows a
 // symlink, and ownership and mode are set on the open descriptor.
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 
 export interface Owner {
@@ -62,25 +62,6 @@ export function openAppend(path: string, mode: number, owner: Owner): number {
   fchownSync(fd, owner.uid, owner.gid);
   fchmodSync(fd, mode);
   return fd;
-}
-
-/** Writes a file whole or not at all: temp file, fsync, rename. A failure
- * (a full disk) leaves nothing behind and names the file. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
-    try {
-      writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new Error(`writing ${path}: ${describeError(e)}`);
-  }
 }
 
 /** An errno error as a sentence ("no space left on device"), without Node's prefix and syscall. */

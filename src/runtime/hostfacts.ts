@@ -72,7 +72,7 @@ export function trustedPath(path: string, known: Map<string, string> = new Map()
 }
 
 /** Where every host path the plan for proc needs really is. */
-export function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessConfig): HostFs {
+function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessConfig): HostFs {
   const wanted = hostPathsFor(root, paths, proc);
   const fs: HostFs = { paths: {}, links: {}, globs: {} };
   const known = new Map<string, string>();

@@ -19,12 +19,3 @@ export function isAlive(pid: number, start: number): boolean {
   return pid > 0 && startTime(pid) === start;
 }
 
-/** Resident memory of a process in bytes, or null. */
-export function residentBytes(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
