@@ -1,13 +1,15 @@
 // start, stop, pid and list against the real kernel: limits, reaping,
 // signals, escalation, locking, recovery.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, mkdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
 import { cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
 import { BPM, bashJob, eventually, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+/** Plans handed to the helper that it did not remove. */
+const plansLeft = (root: Root) => readdirSync(`${root.path}/sys/run/bpm`).filter((f) => f.startsWith("plan-"));
 const listJson = (root: Root) => JSON.parse(root.bpm("list", "--json").stdout) as Array<Record<string, any>>;
 
 describe("lifecycle", { skip: skipUnlessRoot }, () => {
@@ -21,12 +23,14 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
     assert.match(pidfile, /^\d+$/);
     assert.equal(root().bpm("pid", "quick").stdout, `${pidfile}\n`);
     assert.match(root().bpm("list").stdout, new RegExp(`^Name +Pid +Status\\nquick +${pidfile} running\\n`));
+    assert.deepEqual(plansLeft(root()), [], "the helper removes the plan it was handed");
     const began = Date.now();
     assert.equal(root().bpm("stop", "quick").status, 0);
     assert.ok(Date.now() - began < 5000, "a job that exits on TERM stops well within the grace period");
     assert.ok(!alive(Number(pidfile)));
     assert.ok(!existsSync(`${root().path}/sys/run/bpm/quick/quick.pid`));
     assert.match(root().log("quick"), /bye/);
+    assert.deepEqual(plansLeft(root()), []);
     assert.equal(root().bpm("stop", "quick").status, 0, "stopping a stopped job succeeds");
     const pid = root().bpm("pid", "quick");
     assert.equal(pid.status, 1);
@@ -84,9 +88,12 @@ describe("lifecycle", { skip: skipUnlessRoot }, () => {
     assert.equal(root().bpm("stop", "forky").status, 0);
   });
 
-  it("reaps orphaned zombies and forwards signals to the job", async () => {
+  it("reaps orphaned zombies and forwards signals to the job, the init having become the small reaper", async () => {
     root().job("reaper", bashJob("reaper", "trap 'echo got USR1' USR1; (sleep 0.1 &) ; sleep 0.5; echo zombies=$(ps -eo stat= | grep -c Z); while :; do sleep 0.05; done"));
     assert.equal(root().bpm("start", "reaper").status, 0);
+    // Once the job runs, the init is bpm-reaper (helper-c/reaper), not the helper holding the plan.
+    const init = Number(root().bpm("pid", "reaper").stdout);
+    await eventually(() => /\/reaper-[0-9a-f]{64}$/.test(readlinkSync(`/proc/${init}/exe`)), () => readlinkSync(`/proc/${init}/exe`));
     await root().waitForLog("reaper", /zombies=\d/);
     assert.match(root().log("reaper"), /zombies=0/);
     process.kill(Number(root().bpm("pid", "reaper").stdout), "SIGUSR1");
