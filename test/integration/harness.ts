@@ -14,6 +14,17 @@ export const BPM = process.env.BPM_UNDER_TEST || resolve(import.meta.dirname, ".
 export const isRoot = process.getuid?.() === 0;
 export const skipUnlessRoot = isRoot && existsSync(BPM) ? false : "needs root and a built dist/bpm (run `npm test` as root)";
 const ROOTS = "/var/tmp/bpm-tests";
+// Bounds, not clocks: every wait returns as soon as its event comes. Under
+// emulation on a loaded machine (the VM suite) one bpm command can take a
+// minute and a job's first line longer; a bound only ends a wait that hangs.
+const COMMAND_BOUND_MS = 300_000;
+const WAIT_BOUND_MS = 120_000;
+
+/** A command the harness killed, or that died of a signal, says so where its own error would be. */
+function saysWhy<T extends { status: number | null; signal: string | null; stderr: string; error?: Error }>(args: string[], r: T): T {
+  if (r.status === null) r.stderr += `[harness: \`bpm ${args.join(" ")}\` ended by ${r.signal}${r.error ? ` (${r.error.message})` : ""}]\n`;
+  return r;
+}
 
 export interface Root {
   path: string;
@@ -39,7 +50,7 @@ export function makeRoot(name: string): Root {
       mkdirSync(join(path, "jobs", job, "config"), { recursive: true });
       writeFileSync(join(path, "jobs", job, "config", "bpm.yml"), yaml);
     },
-    bpm: (...args) => spawnSync(BPM, args, { env, encoding: "utf8", timeout: 60_000 }),
+    bpm: (...args) => saysWhy(args, spawnSync(BPM, args, { env, encoding: "utf8", timeout: COMMAND_BOUND_MS })),
     bpmAsync: (...args) =>
       new Promise((res) => {
         const c = spawn(BPM, args, { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -47,7 +58,7 @@ export function makeRoot(name: string): Root {
         let stderr = "";
         c.stdout.on("data", (d) => (stdout += d));
         c.stderr.on("data", (d) => (stderr += d));
-        c.on("close", (status) => res({ status, stdout, stderr }));
+        c.on("close", (status, signal) => res(saysWhy(args, { status, signal, stdout, stderr })));
       }),
     log(job, proc = job, stream = "stdout") {
       try {
@@ -56,7 +67,7 @@ export function makeRoot(name: string): Root {
         return "";
       }
     },
-    async waitForLog(job, text, timeoutMs = 10_000, proc = job) {
+    async waitForLog(job, text, timeoutMs = WAIT_BOUND_MS, proc = job) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const log = root.log(job, proc);
@@ -96,7 +107,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until check() holds; after ms, fails with what() (what was seen instead).
  * For what the kernel finishes asynchronously: a fixed sleep is flaky under load. */
-export async function eventually(check: () => boolean, what: () => string, ms = 15_000): Promise<void> {
+export async function eventually(check: () => boolean, what: () => string, ms = WAIT_BOUND_MS): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) assert.fail(`timed out; saw:\n${what()}`);

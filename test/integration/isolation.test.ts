@@ -38,10 +38,11 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
     // Started the way a careless caller would: with descriptors 7 and 40 left open.
     const stdio = Array<"ignore" | "pipe">(41).fill("ignore");
     stdio[1] = stdio[2] = stdio[7] = stdio[40] = "pipe";
-    const started = spawnSync(BPM, ["start", "observer"], { env: { ...process.env, BPM_BOSH_ROOT: root.path }, stdio, encoding: "utf8", timeout: 20_000 });
-    assert.equal(started.status, 0, started.stderr);
+    const started = spawnSync(BPM, ["start", "observer"], { env: { ...process.env, BPM_BOSH_ROOT: root.path }, stdio, encoding: "utf8", timeout: 300_000 });
+    assert.equal(started.status, 0, `${started.stderr}${started.error ?? ""}`);
     assert.equal(root.bpm("start", "other").status, 0);
-    const log = await root.waitForLog("observer", "DONE");
+    // Some forty commands in the job: minutes under emulation on a loaded machine.
+    const log = await root.waitForLog("observer", "DONE", 300_000);
     facts = new Map();
     for (const line of log.split("\n")) {
       const i = line.indexOf("=");

@@ -67,7 +67,7 @@ describe("a job racing bpm for a path it uses as root", { skip: skipUnlessRoot }
       if (s.status === 0) {
         await r.waitForLog("y", "UP");
       } else {
-        assert.ok(!still, `round ${i}: a start while nothing raced it failed: ${s.stderr}`);
+        assert.ok(!still, `round ${i}: a start while nothing raced it failed (exit ${s.status}, signal ${s.signal}${s.error ? `, ${s.error.message}` : ""}): ${s.stderr}\nbpm.log:\n${readFileSync(`${r.path}/sys/log/y/bpm.log`, "utf8").split("\n").slice(-6).join("\n")}`);
         refusals.add(s.stderr.replace(/\/var\/tmp\/bpm-tests\/[^/]+/g, "ROOT"));
       }
       if (still) {
