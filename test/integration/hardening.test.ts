@@ -163,6 +163,28 @@ describe("capabilities seen from inside a job", { skip: skipUnlessRoot }, () => 
     assert.equal(n.BIND, "EACCES");
   });
 
+  it("gives a privileged job the original's set, capabilities 0-37, as far as the host allows, and no nosuid mount, its root included", async () => {
+    const r = root();
+    r.job("privcaps", bashJob("privcaps", [
+      "grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status | tr -d '\\t' | tr : =",
+      // The root's options, then every mount that is nosuid, by its path.
+      "echo ROOT=$(awk '$5 == \"/\" {print $6}' /proc/self/mountinfo)",
+      "awk '$6 ~ /nosuid/ {print \"NOSUID=\" $5}' /proc/self/mountinfo",
+      "echo MOUNTS=$(wc -l < /proc/self/mountinfo); echo DONE; exec sleep 1000",
+    ].join("; "), "  unsafe: {privileged: true}\n"));
+    assert.equal(r.bpm("start", "privcaps").status, 0);
+    const log = await r.waitForLog("privcaps", "DONE");
+    const seen = parse(log);
+    const hostBnd = BigInt("0x" + /^CapBnd:\s+(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+    // On a BOSH VM (every capability up to 37 allowed): 0000003fffffffff, as the original's.
+    const expected = (((1n << 38n) - 1n) & hostBnd).toString(16).padStart(16, "0");
+    for (const set of ["CapPrm", "CapEff", "CapBnd"]) assert.equal(seen[set], expected, `${set}; the host's bounding set is ${hostBnd.toString(16)}`);
+    assert.match(seen.ROOT!, /^ro,/);
+    assert.ok(Number(seen.MOUNTS) > 10, log);
+    assert.doesNotMatch(log, /^NOSUID=/m, "mounts a privileged job sees as nosuid");
+    assert.equal(r.bpm("stop", "privcaps").status, 0);
+  });
+
   it("refuses an unknown capability name before starting", () => {
     const r = root();
     r.job("badcap", bashJob("badcap", "true", "  capabilities: [NET_BIND_SERVICE, FLY]\n"));
