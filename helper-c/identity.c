@@ -14,7 +14,7 @@
 
 #define LAST_CAP 63
 
-static void set_rlimits(const struct plan *p) {
+void identity_set_rlimits(const struct plan *p) {
     for (int i = 0; i < p->n_rlimits; i++) {
         struct rlimit r = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
         if (setrlimit(p->rlimits[i].resource, &r))
@@ -39,7 +39,7 @@ static void set_caps(uint64_t caps) {
 }
 
 void identity_become_job(const struct plan *p) {
-    set_rlimits(p);
+    identity_set_rlimits(p);
     /* The bounding set can only be lowered while we still hold CAP_SETPCAP. */
     for (int c = 0; c <= LAST_CAP; c++) {
         if (p->caps & (1ULL << c)) continue;

@@ -5,6 +5,8 @@
  * (bounding, permitted, inheritable, effective, ambient), no_new_privs, and
  * the seccomp filter last. Called in the job's process right before exec. */
 void identity_become_job(const struct plan *plan);
+/* The plan's rlimits on the calling process. */
+void identity_set_rlimits(const struct plan *plan);
 /* Drops the init to the job's user with no capabilities at all. */
 void identity_drop_init(const struct plan *plan);
 #endif
