@@ -7,6 +7,7 @@
 void identity_become_job(const struct plan *plan);
 /* The plan's rlimits on the calling process. */
 void identity_set_rlimits(const struct plan *plan);
-/* Drops the init to the job's user with no capabilities at all. */
+/* Drops the init to the job's user with no capabilities at all (root, for a
+ * privileged job: then with the job's capabilities, no more). */
 void identity_drop_init(const struct plan *plan);
 #endif
