@@ -5,7 +5,8 @@ import { bpmDirs, boshRoot, jobPaths, type ExternalPath, type JobPaths } from ".
 import { BpmLog } from "../runtime/bpmlog.ts";
 import { ensureDir } from "../runtime/files.ts";
 import { helperExecPath } from "../runtime/helper.ts";
-import { lookupUser, type Identity } from "../runtime/users.ts";
+import type { Identity } from "../plan/identity.ts";
+import { lookupUser } from "../runtime/users.ts";
 import { UserError } from "./errors.ts";
 
 export { UserError };
