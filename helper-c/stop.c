@@ -1,4 +1,4 @@
-/* `stop PLAN-FILE`: what `bpm stop` becomes once the CLI has handed over.
+/* `stop env|fd`: what `bpm stop` becomes once the CLI has handed over.
  * With the job's lock: the shutdown signal recorded at start, 15 s, QUIT,
  * 2 s, KILL, through a pidfd that returns the moment the init exits; then
  * everything left in the cgroup is killed and the cgroup, pidfile and state
@@ -61,12 +61,12 @@ static __attribute__((noreturn)) void stop_failed(const char *msg) {
     bpmlog_command_failed(plan.job.error_prefix, msg);
 }
 
-int stop_main(const char *plan_file) {
+int stop_main(const char *plan_source) {
     on_fatal = stop_failed;
-    plan_read_file(plan_file, &plan);
+    plan_receive(plan_source, &plan);
     struct state st;
     char why[600], extra[200];
-    if (!state_enter(&plan, &st) || !state_running(&st)) {
+    if (!state_enter(&plan, &st, 1) || !state_running(&st)) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
         if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
@@ -74,6 +74,14 @@ int stop_main(const char *plan_file) {
         bpmlog("info", "complete", NULL);
         return 0;
     }
+    /* With the lock held, the stop runs to its end: systemd TERMs every
+     * process in monit's service when it restarts it, and a stop cut short
+     * leaves its job half-stopped. (A start is as safe from the moment it
+     * forks the container's init: launch_container blocks these too.) */
+    sigset_t finish;
+    sigemptyset(&finish);
+    for (const int *s = (const int[]){SIGTERM, SIGINT, SIGHUP, SIGQUIT, 0}; *s; s++) sigaddset(&finish, *s);
+    if (sigprocmask(SIG_BLOCK, &finish, NULL)) die("sigprocmask");
     int sig = strcmp(st.shutdown_signal, "INT") ? SIGTERM : SIGINT;
     snprintf(extra, sizeof extra, "\"pid\":%d,\"signal\":\"%s\"", (int)st.pid, sig == SIGINT ? "INT" : "TERM");
     bpmlog("info", "stopping", extra);

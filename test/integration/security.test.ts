@@ -115,7 +115,7 @@ describe("bpm logs reading what a job left in its log directory", { skip: skipUn
 
   // 1 GiB; the VM suite, ten times slower under emulation, asks for less.
   const hugeMb = Number(process.env.BPM_HUGE_LOG_MB || 1024);
-  it(`tails a ${hugeMb} MiB log with no newline in bounded time and prints it whole`, async () => {
+  it(`tails a ${hugeMb} MiB log with no newline in bounded time, cut to its end`, async () => {
     mkdirSync(logDir("huge"), { recursive: true });
     const file = join(logDir("huge"), "huge.stdout.log");
     const fd = openSync(file, "w");
@@ -135,7 +135,8 @@ describe("bpm logs reading what a job left in its log directory", { skip: skipUn
     clearTimeout(killer);
     assert.equal(signal, null, "bpm logs did not finish within 120 s");
     assert.equal(code, 0);
-    assert.equal(bytes, (hugeMb * 1024 * 1024) + 7);
+    // Too long a line to print whole: its end after the cut mark (test/integration/logs-bounds.test.ts).
+    assert.equal(bytes, "[line cut] the end".length);
     assert.equal(tail.toString(), "the end");
   });
 
