@@ -101,6 +101,7 @@ static void readonly(const char *path) {
 void mounts_setup(const struct plan *p) {
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("make / private");
+    /* nosuid while it is being filled; its final options come with the last operation. */
     if (mount("tmpfs", p->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096"))
         die("mount root tmpfs on %s", p->rootfs);
     int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -127,7 +128,8 @@ void mounts_setup(const struct plan *p) {
         if (op->kind == OP_MASK) mask(op->dst);
         else if (op->kind == OP_READONLY) readonly(op->dst);
         else if (op->kind == OP_ROOT_RO) {
-            if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)) die("remount / read-only");
+            /* The root's final options are the plan's (a privileged job's root is not nosuid). */
+            if (mount(NULL, "/", NULL, MS_REMOUNT | (op->flags & REMOUNT_FLAGS), NULL)) die("remount / read-only");
         } else fail("plan: mount operation %d out of order", i);
     }
 }

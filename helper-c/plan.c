@@ -196,7 +196,7 @@ static void parse(struct plan *p) {
         } else if (!strcmp(tag, "readonly")) {
             new_op(p, OP_READONLY)->dst = field(tag);
         } else if (!strcmp(tag, "rootro")) {
-            new_op(p, OP_ROOT_RO);
+            new_op(p, OP_ROOT_RO)->flags = mount_flags(field(tag));
         } else if (!strcmp(tag, "user")) {
             p->uid = (uid_t)number(tag, field(tag));
             p->gid = (gid_t)number(tag, field(tag));

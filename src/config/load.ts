@@ -231,9 +231,15 @@ function toPlain(
       } else if (spec && typeof spec === "object" && "values" in spec) {
         childSpec = spec.values;
       }
-      let value = recurse(valueNode, childSpec, key);
-      if (value === null && childSpec === "text" && spec && typeof spec === "object" && "values" in spec) value = "";
-      if (value !== null) out[key] = value;
+      const value = recurse(valueNode, childSpec, key);
+      if (spec && typeof spec === "object" && "values" in spec) {
+        // An env value is kept: `FOO:` and `FOO: ""` set FOO to the empty string.
+        out[key] = value ?? "";
+        continue;
+      }
+      // A field that is null or "" is absent, as in the original's Go structs
+      // (its YAML marshaller writes every field; ERB renders empty defaults).
+      if (value !== null && value !== "") out[key] = value;
     }
     return out;
   }

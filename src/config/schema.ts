@@ -104,7 +104,7 @@ const process = (ctx: SchemaContext) =>
     additional_volumes: v.optional(list(volumeSchema(ctx)), []),
     unsafe: v.optional(unsafe, {}),
     shutdown_signal: v.optional(
-      v.pipe(text, v.picklist(["TERM", "INT", ""], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
+      v.pipe(text, v.picklist(["TERM", "INT"], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
       "TERM",
     ),
   });

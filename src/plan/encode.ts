@@ -70,7 +70,7 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
         case "symlink": rec("symlink", m.linkTarget, m.target.replace(/^\/+/, "")); break;
         case "mask": rec("mask", m.target); break;
         case "readonly": rec("readonly", m.target); break;
-        case "rootro": rec("rootro"); break;
+        case "rootro": rec("rootro", m.flags.join(",")); break;
       }
     }
     rec("user", plan.user.uid, plan.user.gid);

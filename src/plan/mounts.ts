@@ -15,7 +15,8 @@ export type MountOp =
   | { kind: "symlink"; linkTarget: string; target: string }
   | { kind: "mask"; target: string }
   | { kind: "readonly"; target: string }
-  | { kind: "rootro" };
+  /** The root, once everything is in place: read-only, with these options. */
+  | { kind: "rootro"; flags: MountFlag[] };
 
 export const SYSTEM_DIRS = ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
 export const RESOLVER_DIRS = ["/run/resolvconf", "/run/systemd/resolve"];
@@ -74,7 +75,8 @@ export function hostPathsFor(root: ExternalPath, paths: JobPaths, proc: ProcessC
   return { paths: [...new Set(list)], patterns };
 }
 
-/** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when privileged. */
+/** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when
+ * privileged (then no mount is nosuid, the root included, as in the original). */
 function bindFlags(ctx: MountContext, o: { writable: boolean; exec: boolean }): MountFlag[] {
   const flags: MountFlag[] = ["nodev"];
   if (!ctx.privileged) flags.push("nosuid");
@@ -166,6 +168,6 @@ export function buildMounts(ctx: MountContext): MountOp[] {
     for (const target of MASKED_PATHS) ops.push({ kind: "mask", target });
     for (const target of READONLY_PATHS) ops.push({ kind: "readonly", target });
   }
-  ops.push({ kind: "rootro" });
+  ops.push({ kind: "rootro", flags: ["ro", ...(ctx.privileged ? [] : ["nosuid" as const]), "nodev"] });
   return ops;
 }

@@ -20,7 +20,7 @@ function target(arg: string) {
 export default command(
   {
     meta: { name: "validate", description: "Check bpm.yml files and print every problem with file:line:column" },
-    args: { targets: { type: "positional", required: false, description: "job names or paths to bpm.yml (default: every job under ROOT/jobs)" } },
+    args: { targets: { type: "positional", required: false, valueHint: "[JOB | PATH]...", description: "job names or paths to bpm.yml (default: every job under ROOT/jobs)" } },
     run({ args }) {
       let names = (args._ as string[]).length ? (args._ as string[]) : [];
       if (names.length === 0) {
