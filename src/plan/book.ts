@@ -3,7 +3,7 @@
 // state and pidfile, bpm.log and its events, the process's logs. Pure: paths
 // and the job's user come in.
 import type { JobPaths } from "../bosh/paths.ts";
-import type { Identity } from "../runtime/users.ts";
+import type { Identity } from "./identity.ts";
 
 export interface JobBook {
   /** flock()ed for the whole command: start, stop and run of one process are serialised. */

@@ -2,7 +2,7 @@
 // everything before `rootro` happens inside the new root before pivot_root,
 // masks and read-only paths after it. Pure: what the host has (which system
 // directories exist, where symlinks that root owns lead, what a glob matches)
-// comes in as HostFs, gathered by src/runtime/hostfs.ts.
+// comes in as HostFs, gathered on the host by the runtime (hostfacts.ts).
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";

@@ -6,7 +6,7 @@ import { parseMemorySize } from "../config/units.ts";
 import { CAPABILITIES } from "../config/capabilities.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { CgroupLayout } from "./cgroup.ts";
-import type { Identity } from "../runtime/users.ts";
+import type { Identity } from "./identity.ts";
 import type { JobBook } from "./book.ts";
 import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
 import { hostArch, jobFilter } from "./seccomp.ts";
