@@ -1,0 +1,92 @@
+// shutdown_timeout, beyond the original: the wait between the shutdown
+// signal and QUIT, recorded at start (stop reads no bpm.yml), 15 s by
+// default. Each job writes down, in its own log, when TERM and QUIT reached
+// it; the timings asserted are generous bounds around those.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { bashJob, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+
+/** A job that needs `ms` to shut down on TERM, then exits 7; QUIT is noted and ends it with 3. */
+const slowToStop = (ms: number) =>
+  `trap 'echo "TERM $(date +%s%3N)"; end=$(( $(date +%s%3N) + ${ms} )); while [ $(date +%s%3N) -lt $end ]; do sleep 0.2; done; echo "done $(date +%s%3N)"; exit 7' TERM; ` +
+  `trap 'echo "QUIT $(date +%s%3N)"; exit 3' QUIT; ` +
+  `echo up; while :; do sleep 0.1; done`;
+
+/** When the job's log says it got `what` (epoch ms), or null. */
+const noted = (r: Root, job: string, what: string) => {
+  const m = new RegExp(`^${what} (\\d+)$`, "m").exec(r.log(job));
+  return m ? Number(m[1]) : null;
+};
+const bpmLog = (r: Root, job: string) => readFileSync(join(r.path, "sys", "log", job, "bpm.log"), "utf8");
+const lastExit = (r: Root, job: string) =>
+  (JSON.parse(r.bpm("list", "--json").stdout) as Array<{ name: string; lastExit: { code: number | null; signal: number | null } | null }>).find((x) => x.name === job)!.lastExit;
+
+async function timedStop(r: Root, job: string): Promise<number> {
+  const began = Date.now();
+  const res = await r.bpmAsync("stop", job);
+  assert.equal(res.status, 0, res.stderr);
+  return Date.now() - began;
+}
+
+describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => {
+  const root = useRoot("shutdown-timeout");
+
+  it("lets a job that needs 20 s on TERM finish by itself with shutdown_timeout: 25s, even once bpm.yml has broken", async () => {
+    const r = root();
+    const config = bashJob("patient", slowToStop(20_000), "  shutdown_timeout: 25s\n");
+    r.job("patient", config);
+    assert.equal(r.bpm("start", "patient").status, 0);
+    await r.waitForLog("patient", "up");
+    // stop reads what start recorded, not the file.
+    r.job("patient", "processes: [this is not\n");
+    const took = await timedStop(r, "patient");
+    r.job("patient", config); // for list
+    const term = noted(r, "patient", "TERM")!;
+    const done = noted(r, "patient", "done")!;
+    assert.ok(term && done, r.log("patient"));
+    assert.ok(done - term >= 19_500, `the job's own shutdown ran its 20 s: ${done - term} ms`);
+    assert.equal(noted(r, "patient", "QUIT"), null, "no QUIT");
+    const exit = lastExit(r, "patient");
+    assert.equal(exit?.code, 7, "its own exit status");
+    assert.equal(exit?.signal, null);
+    assert.doesNotMatch(bpmLog(r, "patient"), /forceful-shutdown/);
+    assert.match(bpmLog(r, "patient"), /"bpm\.stop\.complete".*"how":"exited"/);
+    // stop returned when the job was gone, not at 25 s.
+    assert.ok(took >= 19_000 && took < 24_000, `stop took ${took} ms`);
+  });
+
+  it("sends QUIT 15 s after TERM by default, and to a job whose state an older bpm wrote (no timeout recorded)", async () => {
+    const r = root();
+    r.job("default", bashJob("default", slowToStop(20_000)));
+    r.job("older", bashJob("older", slowToStop(20_000), "  shutdown_timeout: 25s\n"));
+    for (const job of ["default", "older"]) {
+      assert.equal(r.bpm("start", job).status, 0);
+      await r.waitForLog(job, "up");
+    }
+    const state = join(r.path, "sys", "run", "bpm", "older", "older.state");
+    writeFileSync(state, readFileSync(state, "utf8").replace(/^shutdown-timeout-ms .*\n/m, ""));
+    const took = await Promise.all(["default", "older"].map((job) => timedStop(r, job)));
+    for (const [i, job] of ["default", "older"].entries()) {
+      const term = noted(r, job, "TERM")!;
+      const quit = noted(r, job, "QUIT")!;
+      assert.ok(term && quit, r.log(job));
+      assert.ok(quit - term >= 14_500 && quit - term < 18_000, `${job}: QUIT ${quit - term} ms after TERM`);
+      assert.equal(noted(r, job, "done"), null, `${job} was cut short`);
+      assert.equal(lastExit(r, job)?.code, 3, `${job} exited from its QUIT handler`);
+      assert.match(bpmLog(r, job), /forceful-shutdown.*"how":"quit"/);
+      assert.ok(took[i]! < 19_000, `${job}: stop took ${took[i]} ms`);
+    }
+  });
+
+  it("returns the moment the job is gone, however long shutdown_timeout is", async () => {
+    const r = root();
+    r.job("prompt", bashJob("prompt", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done", "  shutdown_timeout: 2m\n"));
+    assert.equal(r.bpm("start", "prompt").status, 0);
+    await r.waitForLog("prompt", "up");
+    const took = await timedStop(r, "prompt");
+    assert.ok(took < 5_000, `stop took ${took} ms`);
+    assert.equal(lastExit(r, "prompt")?.code, 0);
+  });
+});
