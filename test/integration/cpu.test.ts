@@ -15,11 +15,15 @@ import { containerId } from "../../src/bosh/paths.ts";
 import { cgroupDirs, cgroupFsRoot, cgroupVersion, jobCgroup, type JobCgroup } from "../../src/runtime/cgroups.ts";
 import { BPM, bashJob, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
+const succeeds = (res: { status: number | null; stdout: string; stderr: string }) => assert.equal(res.status, 0, `${res.stdout}${res.stderr}`);
+
 const fsRoot = cgroupFsRoot();
 const v2 = cgroupVersion(fsRoot) === 2;
 const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8").trim();
 const cgOf = (r: Root, job: string) => jobCgroup(fsRoot, r.path, containerId(job));
 const SPIN = 'for i in $(seq $(nproc)); do (while :; do :; done) & done; echo spinning; wait';
+/** The VM suite runs on an emulated machine, and these jobs load it: waits are generous. */
+const UP_MS = 60_000;
 
 /** CPU seconds the kernel has counted for the job's cgroup (v1: cpuacct.usage in ns; v2: cpu.stat usage_usec). */
 function cpuSeconds(cg: JobCgroup): number {
@@ -55,8 +59,8 @@ describe(`CPU limits (cgroup v${v2 ? 2 : 1}, as this kernel has them)`, { skip: 
   it("holds a job spinning on every core to its ceiling (cpu: 0.25), counts it in list --json, and applies a changed ceiling on restart", async () => {
     const r = root();
     r.job("ceiling", bashJob("ceiling", SPIN, "  limits: {cpu: 0.25}\n"));
-    assert.equal(r.bpm("start", "ceiling").status, 0);
-    await r.waitForLog("ceiling", "spinning");
+    succeeds(r.bpm("start", "ceiling"));
+    await r.waitForLog("ceiling", "spinning", UP_MS);
     const cg = cgOf(r, "ceiling");
     if (v2) assert.equal(read(cg.cpu, "cpu.max"), "25000 100000");
     else assert.equal(read(cg.cpu, "cpu.cfs_quota_us"), "25000");
@@ -77,15 +81,15 @@ describe(`CPU limits (cgroup v${v2 ? 2 : 1}, as this kernel has them)`, { skip: 
 
     // A lower ceiling, applied by stop and start.
     r.job("ceiling", bashJob("ceiling", SPIN, "  limits: {cpu: 0.1}\n"));
-    assert.equal(r.bpm("stop", "ceiling").status, 0);
+    succeeds(r.bpm("stop", "ceiling"));
     rmSync(join(r.path, "sys", "log", "ceiling", "ceiling.stdout.log"));
-    assert.equal(r.bpm("start", "ceiling").status, 0);
-    await r.waitForLog("ceiling", "spinning");
+    succeeds(r.bpm("start", "ceiling"));
+    await r.waitForLog("ceiling", "spinning", UP_MS);
     if (v2) assert.equal(read(cg.cpu, "cpu.max"), "10000 100000");
     else assert.equal(read(cg.cpu, "cpu.cfs_quota_us"), "10000");
     await assertCeiling(cg, 0.05, 0.15);
 
-    assert.equal(r.bpm("stop", "ceiling").status, 0);
+    succeeds(r.bpm("stop", "ceiling"));
     assert.deepEqual(cgroupDirs(cg).filter(existsSync), [], "no cgroup left, cpu's included");
   });
 
@@ -93,10 +97,10 @@ describe(`CPU limits (cgroup v${v2 ? 2 : 1}, as this kernel has them)`, { skip: 
     const r = root();
     r.job("light", bashJob("light", SPIN, "  limits: {cpu_weight: 100}\n"));
     r.job("heavy", bashJob("heavy", SPIN, "  limits: {cpu_weight: 400}\n"));
-    assert.equal(r.bpm("start", "light").status, 0);
-    assert.equal(r.bpm("start", "heavy").status, 0);
-    await r.waitForLog("light", "spinning");
-    await r.waitForLog("heavy", "spinning");
+    succeeds(r.bpm("start", "light"));
+    succeeds(r.bpm("start", "heavy"));
+    await r.waitForLog("light", "spinning", UP_MS);
+    await r.waitForLog("heavy", "spinning", UP_MS);
     const [light, heavy] = [cgOf(r, "light"), cgOf(r, "heavy")];
     if (v2) assert.deepEqual([read(light.cpu, "cpu.weight"), read(heavy.cpu, "cpu.weight")], ["100", "400"]);
     else assert.deepEqual([read(light.cpu, "cpu.shares"), read(heavy.cpu, "cpu.shares")], ["1024", "4096"]);
@@ -112,8 +116,8 @@ describe(`CPU limits (cgroup v${v2 ? 2 : 1}, as this kernel has them)`, { skip: 
       ok = i >= 1 && ratio >= 2.5 && ratio <= 6.4;
     }
     assert.ok(ok, `heavy:light never came near 4:1: ${ratios.join(", ")}`);
-    assert.equal(r.bpm("stop", "light").status, 0);
-    assert.equal(r.bpm("stop", "heavy").status, 0);
+    succeeds(r.bpm("stop", "light"));
+    succeeds(r.bpm("stop", "heavy"));
   });
 
   it("refuses a job that asks for CPU limits on a machine without the cpu controller, and changes nothing", () => {

@@ -8,17 +8,22 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { bashJob, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
-/** A job that needs `ms` to shut down on TERM, then exits 7; QUIT is noted and ends it with 3. */
-const slowToStop = (ms: number) =>
-  `trap 'echo "TERM $(date +%s%3N)"; end=$(( $(date +%s%3N) + ${ms} )); while [ $(date +%s%3N) -lt $end ]; do sleep 0.2; done; echo "done $(date +%s%3N)"; exit 7' TERM; ` +
-  `trap 'echo "QUIT $(date +%s%3N)"; exit 3' QUIT; ` +
-  `echo up; while :; do sleep 0.1; done`;
+const succeeds = (res: { status: number | null; stdout: string; stderr: string }) => assert.equal(res.status, 0, `${res.stdout}${res.stderr}`);
+
+/** A job that needs `seconds` to shut down on TERM, then exits 7; QUIT is noted and ends it with 3.
+ * It waits on its children, which a trapped signal interrupts at once (no polling, no forks to time). */
+const slowToStop = (seconds: number) =>
+  `trap 'echo "TERM \${EPOCHREALTIME/./}"; sleep ${seconds} & wait $!; echo "done \${EPOCHREALTIME/./}"; exit 7' TERM; ` +
+  `trap 'echo "QUIT \${EPOCHREALTIME/./}"; exit 3' QUIT; ` +
+  `echo up; while :; do sleep 1000 & wait $!; done`;
 
 /** When the job's log says it got `what` (epoch ms), or null. */
 const noted = (r: Root, job: string, what: string) => {
   const m = new RegExp(`^${what} (\\d+)$`, "m").exec(r.log(job));
-  return m ? Number(m[1]) : null;
+  return m ? Number(m[1]) / 1000 : null;
 };
+/** The VM suite runs on an emulated machine: waits are generous. */
+const UP_MS = 60_000;
 const bpmLog = (r: Root, job: string) => readFileSync(join(r.path, "sys", "log", job, "bpm.log"), "utf8");
 const lastExit = (r: Root, job: string) =>
   (JSON.parse(r.bpm("list", "--json").stdout) as Array<{ name: string; lastExit: { code: number | null; signal: number | null } | null }>).find((x) => x.name === job)!.lastExit;
@@ -35,10 +40,10 @@ describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => 
 
   it("lets a job that needs 20 s on TERM finish by itself with shutdown_timeout: 25s, even once bpm.yml has broken", async () => {
     const r = root();
-    const config = bashJob("patient", slowToStop(20_000), "  shutdown_timeout: 25s\n");
+    const config = bashJob("patient", slowToStop(20), "  shutdown_timeout: 25s\n");
     r.job("patient", config);
-    assert.equal(r.bpm("start", "patient").status, 0);
-    await r.waitForLog("patient", "up");
+    succeeds(r.bpm("start", "patient"));
+    await r.waitForLog("patient", "up", UP_MS);
     // stop reads what start recorded, not the file.
     r.job("patient", "processes: [this is not\n");
     const took = await timedStop(r, "patient");
@@ -59,11 +64,11 @@ describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => 
 
   it("sends QUIT 15 s after TERM by default, and to a job whose state an older bpm wrote (no timeout recorded)", async () => {
     const r = root();
-    r.job("default", bashJob("default", slowToStop(20_000)));
-    r.job("older", bashJob("older", slowToStop(20_000), "  shutdown_timeout: 25s\n"));
+    r.job("default", bashJob("default", slowToStop(20)));
+    r.job("older", bashJob("older", slowToStop(20), "  shutdown_timeout: 25s\n"));
     for (const job of ["default", "older"]) {
-      assert.equal(r.bpm("start", job).status, 0);
-      await r.waitForLog(job, "up");
+      succeeds(r.bpm("start", job));
+      await r.waitForLog(job, "up", UP_MS);
     }
     const state = join(r.path, "sys", "run", "bpm", "older", "older.state");
     writeFileSync(state, readFileSync(state, "utf8").replace(/^shutdown-timeout-ms .*\n/m, ""));
@@ -82,11 +87,11 @@ describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => 
 
   it("returns the moment the job is gone, however long shutdown_timeout is", async () => {
     const r = root();
-    r.job("prompt", bashJob("prompt", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done", "  shutdown_timeout: 2m\n"));
-    assert.equal(r.bpm("start", "prompt").status, 0);
-    await r.waitForLog("prompt", "up");
+    r.job("prompt", bashJob("prompt", "trap 'exit 0' TERM; echo up; while :; do sleep 1000 & wait $!; done", "  shutdown_timeout: 2m\n"));
+    succeeds(r.bpm("start", "prompt"));
+    await r.waitForLog("prompt", "up", UP_MS);
     const took = await timedStop(r, "prompt");
-    assert.ok(took < 5_000, `stop took ${took} ms`);
+    assert.ok(took < 10_000, `stop took ${took} ms`);
     assert.equal(lastExit(r, "prompt")?.code, 0);
   });
 });
