@@ -12,23 +12,49 @@
 static int log_fd = -1;
 static const char *prefix = "bpm", *base = "";
 
-int open_job_log(const struct plan *p, const char *path) {
+/* The opener behind open_job_log: -1 and the reason in why instead of dying. */
+static int try_open_job_log(const struct plan *p, const char *path, char *why, size_t cap) {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ELOOP) fail("refusing to open symlink at %s", path);
-    if (fd < 0) die("open %s", path);
+    if (fd < 0) {
+        if (errno == ELOOP) snprintf(why, cap, "refusing to open symlink at %s", path);
+        else snprintf(why, cap, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
     struct stat st;
-    if (fstat(fd, &st)) die("stat %s", path);
-    if (!S_ISREG(st.st_mode)) fail("refusing to open %s: not a regular file", path);
-    if (st.st_nlink != 1) fail("refusing to open %s: it has %lu hard links", path, (unsigned long)st.st_nlink);
-    if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) die("chown %s", path);
+    const char *refusal = NULL;
+    char links[64];
+    if (fstat(fd, &st)) refusal = strerror(errno);
+    else if (!S_ISREG(st.st_mode)) refusal = "not a regular file";
+    else if (st.st_nlink != 1) snprintf(links, sizeof links, "it has %lu hard links", (unsigned long)st.st_nlink), refusal = links;
+    else if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) refusal = strerror(errno);
+    if (refusal) {
+        snprintf(why, cap, "refusing to open %s: %s", path, refusal);
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
-void bpmlog_open(const struct plan *p) {
+int open_job_log(const struct plan *p, const char *path) {
+    char why[600];
+    int fd = try_open_job_log(p, path, why, sizeof why);
+    if (fd < 0) fail("%s", why);
+    return fd;
+}
+
+void bpmlog_open(const struct plan *p, enum bpmlog_need need) {
     if (!p->job.bpmlog) return;
     prefix = p->job.event ? p->job.event : "bpm";
     base = p->job.log_base ? p->job.log_base : "";
-    log_fd = open_job_log(p, p->job.bpmlog);
+    if (need == BPMLOG_REQUIRED) {
+        log_fd = open_job_log(p, p->job.bpmlog);
+        return;
+    }
+    /* A stop goes ahead without it: what the job planted there is not written through. */
+    char why[600], line[700];
+    log_fd = try_open_job_log(p, p->job.bpmlog, why, sizeof why);
+    int n = log_fd < 0 ? snprintf(line, sizeof line, "bpm.log not written: %s\n", why) : 0;
+    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 void bpmlog(const char *level, const char *name, const char *extra) {

@@ -138,7 +138,7 @@ int launch_main(int fd) {
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
     if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
     struct state st;
-    int have = state_enter(&plan, &st);
+    int have = state_enter(&plan, &st, 0);
     if (have && state_running(&st)) {
         char extra[64], line[64];
         json_number(extra, sizeof extra, "pid", st.pid);

@@ -1,13 +1,27 @@
 /* bpm-helper: the small part of bpm that Node cannot do. The CLI extracts it
  * and runs one verb per invocation; every decision was made by the CLI. */
+#define _GNU_SOURCE
 #include "launch.h"
 #include "shell.h"
 #include "start.h"
 #include "stop.h"
 #include "util.h"
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+/* A start or stop, once handed over, runs to its end: systemd sends TERM to
+ * every process in monit's service when it stops or restarts it, and a
+ * start cut short between launching the container and recording it would
+ * leave a process nobody knows of. Blocked, not ignored: the container's
+ * init and the hook set their own masks, and no disposition outlives exec. */
+static void finish_what_is_begun(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int *s = (const int[]){SIGTERM, SIGINT, SIGHUP, SIGQUIT, 0}; *s; s++) sigaddset(&set, *s);
+    if (sigprocmask(SIG_BLOCK, &set, NULL)) die("sigprocmask");
+}
 
 int main(int argc, char **argv) {
     const char *verb = argc > 1 ? argv[1] : "";
@@ -16,13 +30,16 @@ int main(int argc, char **argv) {
     if (argc > 0 && argv[0][0] && !strchr(argv[0], '/')) prctl(PR_SET_NAME, argv[0], 0, 0, 0);
     if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
     /* Whatever bpm's caller left open (monit, a script) goes no further: fds
-     * 0-2 are all start and stop use; launch and shell also get the plan and
-     * report (3) and the go-ahead (4) from the CLI. */
-    if (!strcmp(verb, "start") || !strcmp(verb, "stop")) close_from(3);
+     * 0-2 are all start and stop use (and 3, a plan sent on a pipe); launch
+     * and shell also get the plan and report (3) and the go-ahead (4) from
+     * the CLI. */
+    int from_fd = argc == 3 && !strcmp(argv[2], "fd");
+    if (!strcmp(verb, "start") || !strcmp(verb, "stop")) close_from(from_fd ? 4 : 3);
     else close_from(5);
+    if (!strcmp(verb, "start") || !strcmp(verb, "stop")) finish_what_is_begun();
     if (!strcmp(verb, "start") && argc == 3) return start_main(argv[2]);
     if (!strcmp(verb, "stop") && argc == 3) return stop_main(argv[2]);
     if (!strcmp(verb, "launch")) return launch_main(3);
     if (!strcmp(verb, "shell")) return shell_main(3);
-    fail("usage: bpm-helper version | start PLAN-FILE | stop PLAN-FILE | launch | shell");
+    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell");
 }

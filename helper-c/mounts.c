@@ -193,7 +193,7 @@ void mounts_clone_sources(struct plan *p) {
         if (op->kind != OP_BIND) continue;
         if (op->flags & MS_SHARED) {
             /* Two first starts at once must not make two host mounts. */
-            if (share_lock < 0 && p->share_lock) share_lock = lock_path(p->share_lock);
+            if (share_lock < 0 && p->share_lock) share_lock = lock_path(p->share_lock, 0);
             share(op->src);
         }
         int fd = walk_path(op->src, 0);

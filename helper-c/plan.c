@@ -247,6 +247,9 @@ static void parse(struct plan *p) {
         } else if (!strcmp(tag, "env")) {
             if (p->envc >= MAX_LIST) fail("plan: too many environment variables");
             p->envp[p->envc++] = field(tag);
+        } else if (!strcmp(tag, "hookenv")) {
+            if (p->hook_envc >= MAX_LIST) fail("plan: too many environment variables for the hook");
+            p->hook_envp[p->hook_envc++] = field(tag);
         } else if (!strcmp(tag, "status")) {
             p->status_path = field(tag);
         } else {
@@ -256,6 +259,7 @@ static void parse(struct plan *p) {
     if (p->argc > 0 && !p->exe) fail("plan: arguments but no executable");
     p->argv[p->argc] = NULL;
     p->envp[p->envc] = NULL;
+    p->hook_envp[p->hook_envc] = NULL;
 }
 
 /* Checks "BPMPLAN1 <len>" and returns len. */
@@ -296,21 +300,56 @@ void plan_read(int fd, struct plan *p) {
     parse_body(buf, len, p);
 }
 
-void plan_read_file(const char *path, struct plan *p) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) die("plan %s", path);
-    struct stat st;
-    if (fstat(fd, &st)) die("stat plan %s", path);
-    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) fail("plan %s: not a private file of root's", path);
-    if (st.st_size < 16 || (unsigned long long)st.st_size > MAX_PLAN_BYTES + 32) fail("plan %s: bad size", path);
-    char *buf = arena_alloc((size_t)st.st_size + 1);
-    if (read_exact(fd, buf, (size_t)st.st_size)) die("read plan %s", path);
-    close(fd);
-    if (unlink(path)) die("remove plan %s", path);
-    char *nl = memchr(buf, '\n', 32);
-    if (!nl) fail("plan %s: no header", path);
+static int base64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Standard base64 with padding, as Node's Buffer writes it; returns the length, or fails. */
+static size_t base64_decode(const char *in, size_t len, char *out) {
+    if (len % 4) fail("plan: bad encoding");
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)in[i + k];
+            if (c == '=' && i + 4 == len && k >= 2) { v[k] = 0; pad++; continue; }
+            if (pad || (v[k] = base64_value(c)) < 0) fail("plan: bad encoding");
+        }
+        unsigned long w = (unsigned long)v[0] << 18 | (unsigned long)v[1] << 12 | (unsigned long)v[2] << 6 | (unsigned long)v[3];
+        out[n++] = (char)(w >> 16);
+        if (pad < 2) out[n++] = (char)(w >> 8);
+        if (pad < 1) out[n++] = (char)w;
+    }
+    return n;
+}
+
+void plan_receive(const char *how, struct plan *p) {
+    if (!strcmp(how, "env")) return plan_read_env("BPM_PLAN", p);
+    if (strcmp(how, "fd")) fail("plan: unknown source \"%s\"", how);
+    plan_read(3, p);
+    close(3);
+}
+
+void plan_read_env(const char *name, struct plan *p) {
+    char *text = getenv(name);
+    if (!text) fail("plan: no %s in the environment", name);
+    size_t len = strlen(text);
+    if (len < 16 || len > MAX_ENV_PLAN) fail("plan: bad size");
+    char *buf = arena_alloc(len / 4 * 3 + 1);
+    size_t n = base64_decode(text, len, buf);
+    /* Nothing of the plan stays where /proc/PID/environ shows it, nor goes to
+     * a child (the container's init, the hook) with this environment. */
+    memset(text, 0, len);
+    clearenv();
+    char *nl = memchr(buf, '\n', n < 32 ? n : 32);
+    if (!nl) fail("plan: no header");
     *nl = '\0';
-    size_t len = header_length(buf);
-    if ((size_t)(nl + 1 - buf) + len != (size_t)st.st_size) fail("plan %s: length does not match", path);
-    parse_body(nl + 1, len, p);
+    size_t body = header_length(buf);
+    if ((size_t)(nl + 1 - buf) + body != n) fail("plan: length does not match");
+    parse_body(nl + 1, body, p);
 }

@@ -72,6 +72,7 @@ struct plan {
     const char *rootfs;
     struct prep preps[MAX_PREPS]; int n_preps;
     const char *hook;        /* pre_start, run on the host before the container */
+    const char *hook_envp[MAX_LIST + 1]; int hook_envc;  /* its environment: the job's, less what would steer root */
     const char *share_lock;  /* the lock file serialising shared volumes across jobs */
     struct op ops[MAX_OPS]; int n_ops;
     uid_t uid; gid_t gid;
@@ -97,9 +98,15 @@ struct plan {
  * error. End of file before the first byte means the CLI decided to launch
  * nothing: exit 0 quietly. */
 void plan_read(int fd, struct plan *plan);
-/* The same from a file the CLI wrote for an exec'd helper (root's, 0600, in
- * a root-only directory); the file is removed once read. */
-void plan_read_file(const char *path, struct plan *plan);
+/* The same from the environment variable name of an exec'd helper (start
+ * and stop: the CLI became the helper with execve, so no descriptor of its
+ * own survives), base64-encoded; it is wiped once read. */
+#define MAX_ENV_PLAN (128u << 10)
+void plan_read_env(const char *name, struct plan *plan);
+/* How start and stop receive their plan: "env" (BPM_PLAN, the usual
+ * hand-over) or "fd" (on descriptor 3, closed once read: a plan too large
+ * for the environment, or a CLI that waits for the helper). */
+void plan_receive(const char *how, struct plan *plan);
 /* Gives the plan's memory back (the container's init, once the job runs):
  * nothing of the plan may be used after. */
 void plan_release(const struct plan *plan);

@@ -58,7 +58,7 @@ void prepare_run_hook(const struct plan *p, const struct job_io *io) {
         }
         if ((io->out != 1 && dup2(io->out, 1) < 0) || (io->err != 2 && dup2(io->err, 2) < 0)) _exit(127);
         extern char **environ;
-        environ = (char **)p->envp;
+        environ = (char **)p->hook_envp;
         char *const argv[] = {(char *)p->hook, NULL};
         execvp(p->hook, argv);
         int e = errno;

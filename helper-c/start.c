@@ -29,12 +29,12 @@ static __attribute__((noreturn)) void refused(const char *msg) {
     bpmlog_command_failed(NULL, msg);
 }
 
-int start_main(const char *plan_file) {
+int start_main(const char *plan_source) {
     /* Until the plan is read, a failure is the CLI's kind: "Error: ...". */
     on_fatal = refused;
-    plan_read_file(plan_file, &plan);
+    plan_receive(plan_source, &plan);
     struct state st;
-    int have = state_enter(&plan, &st);
+    int have = state_enter(&plan, &st, 0);
     if (have && state_running(&st)) {
         char extra[64];
         json_number(extra, sizeof extra, "pid", st.pid);

@@ -12,9 +12,10 @@
 
 #define STATE_VERSION "bpm-state 2"
 
-int state_enter(const struct plan *p, struct state *out) {
-    bpmlog_open(p);
-    if (p->job.lock) lock_job(p->job.lock);
+int state_enter(const struct plan *p, struct state *out, int stopping) {
+    /* Stop always stops: a bpm.log the job spoiled, or no room for a lock file, does not fail it. */
+    bpmlog_open(p, stopping ? BPMLOG_WANTED : BPMLOG_REQUIRED);
+    if (p->job.lock) lock_job(p->job.lock, stopping);
     return state_read(p, out);
 }
 

@@ -15,8 +15,8 @@ struct state {
 
 /* How start, stop and launch begin, once the plan is read: bpm.log opened,
  * the job's lock taken (held until the helper exits), and the state read
- * as state_read does. */
-int state_enter(const struct plan *plan, struct state *out);
+ * as state_read does. stopping: neither bpm.log nor the lock file can fail it. */
+int state_enter(const struct plan *plan, struct state *out, int stopping);
 /* 1 and *out filled if the plan's state file holds a state, else 0. */
 int state_read(const struct plan *plan, struct state *out);
 /* Whether the state's pid is alive and still the process that was started. */

@@ -1,6 +1,7 @@
-/* `stop PLAN-FILE`: what `bpm stop` becomes once the CLI has handed over.
+/* `stop env|fd`: what `bpm stop` becomes once the CLI has handed over.
  * With the job's lock: the shutdown signal recorded at start, the shutdown
- * timeout recorded with it (15 s by default), QUIT, 2 s, KILL, through a pidfd that returns the moment the init exits; then
+ * timeout recorded with it (15 s by default), QUIT, 2 s, KILL, through a
+ * pidfd that returns the moment the init exits; then
  * everything left in the cgroup is killed and the cgroup, pidfile and state
  * are removed. Nothing running: the leftovers are cleaned all the same. */
 #define _GNU_SOURCE
@@ -61,12 +62,12 @@ static __attribute__((noreturn)) void stop_failed(const char *msg) {
     bpmlog_command_failed(plan.job.error_prefix, msg);
 }
 
-int stop_main(const char *plan_file) {
+int stop_main(const char *plan_source) {
     on_fatal = stop_failed;
-    plan_read_file(plan_file, &plan);
+    plan_receive(plan_source, &plan);
     struct state st;
     char why[600], extra[200];
-    if (!state_enter(&plan, &st) || !state_running(&st)) {
+    if (!state_enter(&plan, &st, 1) || !state_running(&st)) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
         if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);

@@ -124,7 +124,7 @@ void join_cgroup(const char *procs) {
 
 int lock_fd = -1;
 
-int lock_path(const char *path) {
+int lock_path(const char *path, int optional) {
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == ENOENT) {
         /* The locks' directory, in bpm's own root-only one, on first use. */
@@ -137,6 +137,8 @@ int lock_path(const char *path) {
         }
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     }
+    /* No lock file and no room to make one: no start made it, so none holds it. */
+    if (fd < 0 && optional && (errno == ENOSPC || errno == EDQUOT)) return -1;
     if (fd < 0) die("open lock %s", path);
     while (flock(fd, LOCK_EX)) {
         if (errno != EINTR) die("lock %s", path);
@@ -144,8 +146,8 @@ int lock_path(const char *path) {
     return fd;
 }
 
-void lock_job(const char *path) {
-    lock_fd = lock_path(path);
+void lock_job(const char *path, int optional) {
+    lock_fd = lock_path(path, optional);
 }
 
 #ifndef CLOSE_RANGE_CLOEXEC

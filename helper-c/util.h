@@ -31,12 +31,13 @@ int proc_start_time(int procfd, pid_t pid, unsigned long long *out);
 /* The same, and the process's state letter (R, S, Z...). */
 int proc_stat(int procfd, pid_t pid, char *state, unsigned long long *start);
 /* Opens (creating) a lock file in a root-only directory and flocks it;
- * returns the descriptor, which holds the lock until closed. */
-int lock_path(const char *path);
+ * returns the descriptor, which holds the lock until closed. optional (stop):
+ * -1 when the file is missing and the disk has no room to make it. */
+int lock_path(const char *path, int optional);
 /* The job's lock, held by the helper for the whole command (lock_fd); a
  * process it forks that does not exec must close lock_fd, or it would keep
  * the job locked. */
-void lock_job(const char *path);
+void lock_job(const char *path, int optional);
 extern int lock_fd;
 /* Closes every descriptor from fd up (close_range, or /proc/self/fd where
  * the kernel lacks it); with cloexec, marks them close-on-exec instead. */

@@ -27,6 +27,15 @@ export function checkName(kind: "job" | "process", name: string): void {
   if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) throw new Error(`invalid ${kind} name ${JSON.stringify(name)}: a name may not be empty, "." or "..", or contain "/"`);
 }
 
+/** Why a job may not have this name, or null. A job's directories are named
+ * after it (data/JOB, sys/run/JOB, sys/log/JOB): a job named `bpm` would be
+ * given bpm's own (data/bpm: the helper and locks; sys/run/bpm: all state),
+ * chowned to vcap and mounted writable. Process names make only files in
+ * their job's directories, so they cannot collide. */
+export function reservedJobName(job: string): string | null {
+  return job === "bpm" ? `job name "bpm" is reserved: ROOT/data/bpm and ROOT/sys/run/bpm are bpm's own directories` : null;
+}
+
 /** Maps a path under /var/vcap to the same place under ROOT on the host. */
 export function toExternal(root: ExternalPath, p: InternalPath): ExternalPath {
   if (p === INTERNAL_ROOT) return root;

@@ -23,8 +23,12 @@ export async function processConfig(ctx: JobContext, event: string): Promise<{ p
       ctx.log.error(`bpm.${event}.failed-to-parse-config`, { error: e.message });
       throw new UserError(`failed to parse job configuration: ${e.message}`);
     }
-    ensureDir(paths.runDir, 0o700);
-    writeCachedConfig(paths.configCache, key, paths.config, schema, loaded);
+    try {
+      ensureDir(paths.runDir, 0o700);
+      writeCachedConfig(paths.configCache, key, paths.config, schema, loaded);
+    } catch {
+      // Best effort: a full tmpfs costs the next command a parse, nothing more.
+    }
   }
   for (const w of loaded.warnings) ctx.log.info(`bpm.${event}.unknown-config-key`, { warning: `${w.file}:${w.line}:${w.col}: ${w.field}` });
   const proc = loaded.config.processes.find((p) => p.name === paths.proc);

@@ -1,9 +1,8 @@
 // What every job command starts from: the paths, the user, the log and
 // the helper for one JOB/PROC (the config is read by config.ts, for the
 // commands that need it: the YAML parser is not loaded for the others).
-import { bpmDirs, boshRoot, jobPaths, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
-import { BpmLog } from "../runtime/bpmlog.ts";
-import { ensureDir } from "../runtime/files.ts";
+import { bpmDirs, boshRoot, jobPaths, reservedJobName, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
+import { BpmLog, type LogNeed } from "../runtime/bpmlog.ts";
 import { helperExecPath } from "../runtime/helper.ts";
 import { lookupUser, type Identity } from "../runtime/users.ts";
 import { UserError } from "./errors.ts";
@@ -22,19 +21,15 @@ export interface JobContext {
   outcome: Record<string, unknown>;
 }
 
-export function jobContext(job: string, proc: string | undefined): JobContext {
+/** bpm.log is required unless said otherwise: only stop goes ahead without it. */
+export function jobContext(job: string, proc: string | undefined, bpmLog: LogNeed = "required"): JobContext {
+  const reserved = reservedJobName(job);
+  if (reserved) throw new UserError(reserved);
   const root = boshRoot();
   const paths = jobPaths(root, job, proc ?? job);
   const user = lookupUser(JOB_USER);
-  const log = new BpmLog(paths.bpmLog, user, { job, process: paths.proc });
+  const log = new BpmLog(paths.bpmLog, user, { job, process: paths.proc }, bpmLog);
   return { root, paths, user, log, helper: () => helperExecPath(bpmDirs(root).helperDir), outcome: {} };
-}
-
-/** Where plans handed to the helper are written: bpm's run directory (root's; tmpfs on BOSH VMs). */
-export function planDir(ctx: JobContext): string {
-  const dir = bpmDirs(ctx.root).runDir;
-  ensureDir(dir, 0o755);
-  return dir;
 }
 
 /** Runs a job command between bpm.<command>.starting and bpm.<command>.complete

@@ -1,7 +1,9 @@
 // `bpm list`: every process of every job with a bpm.yml, with its status
-// computed from the state file and the live process table.
-import { readdirSync, existsSync } from "node:fs";
-import { boshRoot, bpmDirs, decodeContainerId, jobPaths, type ExternalPath } from "../bosh/paths.ts";
+// computed from the state file and the live process table. It never fails
+// on what sits beside a job's state (a stray file, a start or stop under
+// way): whatever is not a job's state, or vanishes while read, is skipped.
+import { readdirSync, existsSync, type Dirent } from "node:fs";
+import { boshRoot, bpmDirs, decodeContainerId, jobPaths, reservedJobName, type ExternalPath } from "../bosh/paths.ts";
 import { configKey, readCachedConfig } from "../config/cache.ts";
 import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type Status } from "../runtime/state.ts";
@@ -62,16 +64,24 @@ async function processNames(root: ExternalPath, job: string): Promise<string[]> 
   return loadJobConfig(paths.config, schema).config.processes.map((p) => p.name);
 }
 
+/** A directory's entries, sorted; none if it is missing, not a directory or unreadable. */
+function entries(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch {
+    return [];
+  }
+}
+
 export async function listProcesses(detail: Detail, root: ExternalPath = boshRoot()): Promise<Listing> {
   const rows: ProcessRow[] = [];
   const warnings: string[] = [];
-  const jobsDir = bpmDirs(root).jobsDir;
-  const jobs = existsSync(jobsDir) ? readdirSync(jobsDir).sort() : [];
   const known = new Set<string>();
-  for (const job of jobs) {
-    const config = jobPaths(root, job).config;
-    if (!existsSync(config)) continue;
+  for (const { name: job } of entries(bpmDirs(root).jobsDir)) {
     try {
+      if (!existsSync(jobPaths(root, job).config)) continue;
+      const reserved = reservedJobName(job);
+      if (reserved) throw new Error(reserved);
       for (const name of await processNames(root, job)) {
         rows.push(row(root, job, name, detail));
         known.add(jobPaths(root, job, name).id);
@@ -81,17 +91,21 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
       known.add(`job:${job}`);
     }
   }
-  // Running processes that no config mentions any more.
+  // Running processes that no config mentions any more: only job directories
+  // holding state files count.
   const runDir = bpmDirs(root).runDir;
-  for (const job of existsSync(runDir) ? readdirSync(runDir).sort() : []) {
-    if (known.has(`job:${job}`)) continue;
-    for (const f of readdirSync(`${runDir}/${job}`)) {
-      const m = /^(.*)\.state$/.exec(f);
-      if (!m) continue;
-      const paths = jobPaths(root, job, m[1]);
-      if (known.has(paths.id)) continue;
-      const state = readState(paths);
-      if (statusOf(state) === "running") warnings.push(`extra process running: process (${decodeContainerId(paths.id)}) not defined`);
+  for (const dir of entries(runDir)) {
+    if (!dir.isDirectory() || known.has(`job:${dir.name}`)) continue;
+    for (const f of entries(`${runDir}/${dir.name}`)) {
+      const m = /^(.+)\.state$/.exec(f.name);
+      if (!m || !f.isFile()) continue;
+      try {
+        const paths = jobPaths(root, dir.name, m[1]);
+        if (known.has(paths.id)) continue;
+        if (statusOf(readState(paths)) === "running") warnings.push(`extra process running: process (${decodeContainerId(paths.id)}) not defined`);
+      } catch {
+        // Not a name bpm gives (or gone meanwhile): not a job's state.
+      }
     }
   }
   return { rows, warnings };

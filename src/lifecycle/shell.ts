@@ -30,7 +30,11 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   plan.rootfs = "";
   plan.statusFile = "";
   plan.executable = SHELL;
-  plan.args = [];
+  // The job can write its HOME: the operator's shell reads none of the rc
+  // files (or readline's key bindings) found there, and gets a plain prompt.
+  plan.args = ["--norc", "--noprofile"];
+  plan.env.PS1 = "\\u@\\h:\\w\\$ ";
+  plan.env.INPUTRC = "/etc/inputrc";
   if (process.env.TERM) plan.env.TERM = process.env.TERM;
   ctx.outcome.pid = state!.pid;
   // The helper, in bpm's process group, gets the terminal's signals itself

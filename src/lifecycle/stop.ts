@@ -8,15 +8,16 @@ import { cgroupLayout } from "../plan/cgroup.ts";
 import { encodeStopPlan } from "../plan/encode.ts";
 import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
 import { handOver } from "../runtime/handover.ts";
-import { planDir, UserError, type JobContext } from "./job.ts";
+import { UserError, type JobContext } from "./job.ts";
 
 export function stop(ctx: JobContext, how: "replace" | "wait" = "replace"): Promise<number> {
   const fsRoot = cgroupFsRoot();
   const plan = encodeStopPlan({
-    job: jobBook(ctx.paths, ctx.user, "stop"),
+    // A bpm.log the CLI could not use is not tried again (nor reported twice) by the helper.
+    job: { ...jobBook(ctx.paths, ctx.user, "stop"), bpmLog: ctx.log.usable ? ctx.paths.bpmLog : null },
     cgroup: cgroupLayout(fsRoot, jobCgroup(fsRoot, ctx.root, ctx.paths.id), {}),
   });
-  return handOver(ctx.helper(), planDir(ctx), "stop", plan, how).catch((e: Error) => {
+  return handOver(ctx.helper(), "stop", plan, how).catch((e: Error) => {
     throw new UserError(`failed to stop job-process: ${e.message}`);
   });
 }

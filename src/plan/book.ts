@@ -10,7 +10,8 @@ export interface JobBook {
   lock: string;
   stateFile: string;
   pidfile: string;
-  bpmLog: string;
+  /** null: none (stop, when the CLI could not use it). */
+  bpmLog: string | null;
   /** The fixed data of every event, as JSON members. */
   logBase: string;
   /** Owner of bpm.log and the process's logs. */

@@ -27,7 +27,7 @@ function records(fill: (rec: Rec) => void): Buffer {
 function job(rec: Rec, j: JobBook): void {
   rec("lock", j.lock);
   rec("state", j.stateFile, j.pidfile);
-  rec("bpmlog", j.bpmLog, j.logBase);
+  if (j.bpmLog) rec("bpmlog", j.bpmLog, j.logBase);
   rec("logowner", j.logOwner.uid, j.logOwner.gid);
   rec("event", j.event, j.errorPrefix);
   if (j.refuse !== null) rec("refuse", j.refuse);
@@ -57,7 +57,10 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
     cgroup(rec, plan.cgroup, plan.job !== null);
     for (const ns of plan.namespaces) rec("ns", ns);
     for (const d of plan.preps) rec("prep", d.path, d.mode, d.uid, d.gid, d.kind);
-    if (plan.hook) rec("hook", plan.hook);
+    if (plan.hook) {
+      rec("hook", plan.hook.path);
+      for (const [k, v] of Object.entries(plan.hook.env)) rec("hookenv", `${k}=${v}`);
+    }
     if (plan.shareLock) rec("sharelock", plan.shareLock);
     if (plan.rootfs) rec("rootfs", plan.rootfs);
     for (const m of plan.mounts) {

@@ -36,8 +36,8 @@ export interface LaunchPlan {
   namespaces: Namespace[];
   /** Directories to create before anything else, in order. */
   preps: Prep[];
-  /** The pre_start hook, run on the host as root once the directories exist. */
-  hook: string | null;
+  /** The pre_start hook, run on the host as root once the directories exist, with its own environment (hookEnv). */
+  hook: { path: string; env: Record<string, string> } | null;
   /** The lock file that serialises making volumes shared, across jobs. */
   shareLock: string;
   rootfs: string;
@@ -94,6 +94,31 @@ export function defaultEnv(paths: JobPaths): Record<string, string> {
   };
 }
 
+/** Where a job can write, as host paths (the hook runs on the host): its
+ * BOSH directories and the temp dirs every user shares. */
+function jobWritable(root: ExternalPath, proc: ProcessConfig): string[] {
+  const places = ["/tmp", "/var/tmp", "/dev/shm"];
+  for (const base of ["/var/vcap", root]) places.push(`${base}/data`, `${base}/store`, `${base}/sys`);
+  for (const v of proc.additional_volumes) if (v.writable) places.push(v.path, volumeSource(root, v.path));
+  return places;
+}
+
+/**
+ * The pre_start hook's environment: the process's, except what would let
+ * the job steer root: root's own HOME, the system temp dir, and a PATH
+ * without "." or any other relative entry, or any place the job can write
+ * (python, git or pip run by a hook would read what the job planted there).
+ */
+export function hookEnv(env: Record<string, string>, root: ExternalPath, proc: ProcessConfig): Record<string, string> {
+  const writable = jobWritable(root, proc);
+  const safe = (dir: string) => dir.startsWith("/") && !writable.some((w) => dir === w || dir.startsWith(w + "/"));
+  const path = (env.PATH ?? "").split(":").filter(safe);
+  return { ...env, HOME: ROOT_HOME, TMPDIR: "/tmp", PATH: path.length ? path.join(":") : "/usr/sbin:/usr/bin:/sbin:/bin" };
+}
+
+/** root's home directory on every stemcell. */
+const ROOT_HOME = "/root";
+
 export function buildPlan(input: PlanInput): LaunchPlan {
   const { paths, proc, host } = input;
   const privileged = proc.unsafe.privileged;
@@ -124,13 +149,14 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     ? host.boundingCaps
     : [...new Set(proc.capabilities.map((c) => c.toUpperCase().replace(/^CAP_/, "")))];
 
+  const env = { ...defaultEnv(paths), ...proc.env };
   return {
     mode: input.mode,
     job: input.job,
     cgroup: input.cgroup,
     namespaces: hostPid ? ["mount", "ipc", "uts"] : ["mount", "ipc", "uts", "pid"],
     preps,
-    hook: proc.hooks.pre_start ?? null,
+    hook: proc.hooks.pre_start ? { path: proc.hooks.pre_start, env: hookEnv(env, input.root, proc) } : null,
     shareLock: input.shareLock,
     rootfs: real(paths.rootfsDir),
     mounts: buildMounts({ root: input.root, paths, proc, privileged, fs: host.fs }),
@@ -142,7 +168,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     cwd: proc.workdir ?? paths.internal.jobDir,
     executable: proc.executable,
     args: proc.args,
-    env: { ...defaultEnv(paths), ...proc.env },
+    env,
     statusFile: paths.exitFile,
     // Privileged jobs run without a filter, as the original's did.
     seccomp: privileged ? null : jobFilter(hostArch()),

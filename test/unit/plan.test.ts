@@ -86,7 +86,7 @@ describe("launch plan", () => {
       ["/var/vcap/store/web", "700", 1000, "dir"],
       ["/var/vcap/data/shared", "700", 1000, "volume"],
     ]);
-    assert.equal(p.hook, "/var/vcap/jobs/web/bin/pre");
+    assert.equal(p.hook?.path, "/var/vcap/jobs/web/bin/pre");
     const fields = encodePlan(p).toString().split("\0");
     assert.deepEqual(fields.slice(fields.indexOf("hook"), fields.indexOf("hook") + 2), ["hook", "/var/vcap/jobs/web/bin/pre"]);
   });

@@ -1,7 +1,7 @@
 // `bpm validate [JOB | PATH ...]`: checks configs the way start would and
 // prints every problem with its position; no root needed (release CI).
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { boshRoot, bpmDirs, jobPaths } from "../../bosh/paths.ts";
+import { boshRoot, bpmDirs, jobPaths, reservedJobName } from "../../bosh/paths.ts";
 import { ConfigError, formatProblem, loadJobConfig } from "../../config/load.ts";
 import { command, CommandError } from "../command.ts";
 
@@ -31,6 +31,12 @@ export default command(
       let bad = 0;
       for (const name of names) {
         const t = target(name);
+        const reserved = reservedJobName(t.job);
+        if (reserved) {
+          bad++;
+          process.stdout.write(`${t.file}: ${reserved}\n`);
+          continue;
+        }
         try {
           const { warnings, advice } = loadJobConfig(t.file, { root: t.root, job: t.job });
           for (const w of [...warnings, ...advice]) process.stdout.write(`warning: ${formatProblem(w)}\n`);
