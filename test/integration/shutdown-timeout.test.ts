@@ -58,10 +58,10 @@ describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => 
     const exit = lastExit(r, "patient");
     assert.equal(exit?.code, 7, "its own exit status");
     assert.equal(exit?.signal, null);
+    // stop saw the job go before QUIT was due ("quit" otherwise, even for a job already gone).
     assert.doesNotMatch(bpmLog(r, "patient"), /forceful-shutdown/);
     assert.match(bpmLog(r, "patient"), /"bpm\.stop\.complete".*"how":"exited"/);
-    // stop returned when the job was gone, well before QUIT would have been due at 25 s.
-    assert.ok(returned - term < 24_000, `stop returned ${returned - term} ms after TERM`);
+    assert.ok(returned >= done, "stop returned once the job was gone");
   });
 
   it("sends QUIT 15 s after TERM by default, and to a job whose state an older bpm wrote (no timeout recorded)", async () => {
@@ -94,7 +94,9 @@ describe("shutdown_timeout", { skip: skipUnlessRoot, concurrency: true }, () => 
     const returned = await stopped(r, "prompt");
     const term = noted(r, "prompt", "TERM")!;
     assert.ok(term, r.log("prompt"));
-    assert.ok(returned - term < 10_000, `stop returned ${returned - term} ms after TERM`);
+    assert.match(bpmLog(r, "prompt"), /"bpm\.stop\.complete".*"how":"exited"/);
+    // Seconds on this machine; a generous bound for the emulated VM on a busy host, far below the 2 minutes.
+    assert.ok(returned - term < 60_000, `stop returned ${returned - term} ms after TERM`);
     assert.equal(lastExit(r, "prompt")?.code, 0);
   });
 });
