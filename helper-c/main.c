@@ -11,16 +11,12 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* A start or stop, once handed over, runs to its end: systemd sends TERM to
- * every process in monit's service when it stops or restarts it, and a
- * start cut short between launching the container and recording it would
- * leave a process nobody knows of. Blocked, not ignored: the container's
- * init and the hook set their own masks, and no disposition outlives exec. */
-static void finish_what_is_begun(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    for (const int *s = (const int[]){SIGTERM, SIGINT, SIGHUP, SIGQUIT, 0}; *s; s++) sigaddset(&set, *s);
-    if (sigprocmask(SIG_BLOCK, &set, NULL)) die("sigprocmask");
+/* Node ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
+ * across exec: the job, the hook and the shell would inherit that. Every
+ * signal starts at its default here. */
+static void default_signals(void) {
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
 }
 
 int main(int argc, char **argv) {
@@ -28,6 +24,7 @@ int main(int argc, char **argv) {
     /* Run through /proc/self/fd/N, we would show in ps as "N": take the name
      * the CLI gave (bpm-init, bpm-shell) instead. */
     if (argc > 0 && argv[0][0] && !strchr(argv[0], '/')) prctl(PR_SET_NAME, argv[0], 0, 0, 0);
+    default_signals();
     if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
     /* Whatever bpm's caller left open (monit, a script) goes no further: fds
      * 0-2 are all start and stop use (and 3, a plan sent on a pipe); launch
@@ -36,7 +33,6 @@ int main(int argc, char **argv) {
     int from_fd = argc == 3 && !strcmp(argv[2], "fd");
     if (!strcmp(verb, "start") || !strcmp(verb, "stop")) close_from(from_fd ? 4 : 3);
     else close_from(5);
-    if (!strcmp(verb, "start") || !strcmp(verb, "stop")) finish_what_is_begun();
     if (!strcmp(verb, "start") && argc == 3) return start_main(argv[2]);
     if (!strcmp(verb, "stop") && argc == 3) return stop_main(argv[2]);
     if (!strcmp(verb, "launch")) return launch_main(3);

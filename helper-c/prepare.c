@@ -59,6 +59,8 @@ void prepare_run_hook(const struct plan *p, const struct job_io *io) {
         if ((io->out != 1 && dup2(io->out, 1) < 0) || (io->err != 2 && dup2(io->err, 2) < 0)) _exit(127);
         extern char **environ;
         environ = (char **)p->hook_envp;
+        /* Not bpm's caller's directory, which may be anywhere. */
+        if (chdir("/")) _exit(127);
         char *const argv[] = {(char *)p->hook, NULL};
         execvp(p->hook, argv);
         int e = errno;

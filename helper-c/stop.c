@@ -75,6 +75,14 @@ int stop_main(const char *plan_source) {
         bpmlog("info", "complete", NULL);
         return 0;
     }
+    /* With the lock held, the stop runs to its end: systemd TERMs every
+     * process in monit's service when it restarts it, and a stop cut short
+     * leaves its job half-stopped. (A start is as safe from the moment it
+     * forks the container's init: launch_container blocks these too.) */
+    sigset_t finish;
+    sigemptyset(&finish);
+    for (const int *s = (const int[]){SIGTERM, SIGINT, SIGHUP, SIGQUIT, 0}; *s; s++) sigaddset(&finish, *s);
+    if (sigprocmask(SIG_BLOCK, &finish, NULL)) die("sigprocmask");
     int sig = strcmp(st.shutdown_signal, "INT") ? SIGTERM : SIGINT;
     snprintf(extra, sizeof extra, "\"pid\":%d,\"signal\":\"%s\"", (int)st.pid, sig == SIGINT ? "INT" : "TERM");
     bpmlog("info", "stopping", extra);

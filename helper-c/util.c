@@ -133,7 +133,10 @@ int lock_path(const char *path, int optional) {
         if (slash && (size_t)(slash - path) < sizeof dir) {
             memcpy(dir, path, (size_t)(slash - path));
             dir[slash - path] = '\0';
-            if (mkdir(dir, 0700) && errno != EEXIST) die("create %s", dir);
+            if (mkdir(dir, 0700) && errno != EEXIST) {
+                if (optional && (errno == ENOSPC || errno == EDQUOT)) return -1;
+                die("create %s", dir);
+            }
         }
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     }

@@ -27,13 +27,24 @@ export function checkName(kind: "job" | "process", name: string): void {
   if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) throw new Error(`invalid ${kind} name ${JSON.stringify(name)}: a name may not be empty, "." or "..", or contain "/"`);
 }
 
-/** Why a job may not have this name, or null. A job's directories are named
- * after it (data/JOB, sys/run/JOB, sys/log/JOB): a job named `bpm` would be
- * given bpm's own (data/bpm: the helper and locks; sys/run/bpm: all state),
- * chowned to vcap and mounted writable. Process names make only files in
- * their job's directories, so they cannot collide. */
+/** What a job's directories (data/JOB, store/JOB, sys/run/JOB, sys/log/JOB)
+ * would be for these names, which are taken on a BOSH VM: bpm's own, and
+ * those the BOSH agent keeps under data/ (/var/vcap/sys and /var/vcap/jobs
+ * are symlinks into it). Such a job would be given them, chowned to vcap and
+ * mounted writable. Process names make only files in their job's
+ * directories, so they cannot collide. */
+const RESERVED_JOB_NAMES: Record<string, string> = {
+  bpm: "ROOT/data/bpm and ROOT/sys/run/bpm are bpm's own directories",
+  sys: "ROOT/data/sys is /var/vcap/sys on a BOSH VM (every job's logs and state)",
+  jobs: "ROOT/data/jobs is /var/vcap/jobs on a BOSH VM",
+  packages: "ROOT/data/packages holds the compiled packages every job runs",
+  ...Object.fromEntries(["blobs", "compile", "root_log", "root_tmp", "sensitive_blobs", "tmp"].map((n) => [n, `ROOT/data/${n} is the BOSH agent's`])),
+};
+
+/** Why a job may not have this name, or null. */
 export function reservedJobName(job: string): string | null {
-  return job === "bpm" ? `job name "bpm" is reserved: ROOT/data/bpm and ROOT/sys/run/bpm are bpm's own directories` : null;
+  const why = Object.hasOwn(RESERVED_JOB_NAMES, job) ? RESERVED_JOB_NAMES[job] : undefined;
+  return why ? `job name "${job}" is reserved: ${why}` : null;
 }
 
 /** Maps a path under /var/vcap to the same place under ROOT on the host. */

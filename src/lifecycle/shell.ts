@@ -30,10 +30,14 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   plan.rootfs = "";
   plan.statusFile = "";
   plan.executable = SHELL;
-  // The job can write its HOME: the operator's shell reads none of the rc
-  // files (or readline's key bindings) found there, and gets a plain prompt.
+  // The job can write its HOME: the operator's shell reads nothing found
+  // there (rc files, readline's key bindings, terminfo, history). Its HOME
+  // is the job's own read-only directory instead, and it gets a plain prompt.
   plan.args = ["--norc", "--noprofile"];
-  plan.env.PS1 = "\\u@\\h:\\w\\$ ";
+  plan.env.HOME = paths.internal.jobDir;
+  plan.env.HISTFILE = "";
+  // $PWD, not \\w, which would show the job's directory as "~".
+  plan.env.PS1 = "\\u@\\h:$PWD\\$ ";
   plan.env.INPUTRC = "/etc/inputrc";
   if (process.env.TERM) plan.env.TERM = process.env.TERM;
   ctx.outcome.pid = state!.pid;

@@ -1,5 +1,6 @@
 // The launch plan: everything the helper will do for one process, decided
 // here as plain data that can be printed, compared and tested without root.
+import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { parseMemorySize } from "../config/units.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
@@ -97,7 +98,7 @@ export function defaultEnv(paths: JobPaths): Record<string, string> {
 /** Where a job can write, as host paths (the hook runs on the host): its
  * BOSH directories and the temp dirs every user shares. */
 function jobWritable(root: ExternalPath, proc: ProcessConfig): string[] {
-  const places = ["/tmp", "/var/tmp", "/dev/shm"];
+  const places = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock", "/var/lock", "/var/crash"];
   for (const base of ["/var/vcap", root]) places.push(`${base}/data`, `${base}/store`, `${base}/sys`);
   for (const v of proc.additional_volumes) if (v.writable) places.push(v.path, volumeSource(root, v.path));
   return places;
@@ -111,7 +112,8 @@ function jobWritable(root: ExternalPath, proc: ProcessConfig): string[] {
  */
 export function hookEnv(env: Record<string, string>, root: ExternalPath, proc: ProcessConfig): Record<string, string> {
   const writable = jobWritable(root, proc);
-  const safe = (dir: string) => dir.startsWith("/") && !writable.some((w) => dir === w || dir.startsWith(w + "/"));
+  // Canonical entries only: "/var/vcap/jobs/x/../../data/x" or "//var/vcap/data" would slip past the prefixes.
+  const safe = (dir: string) => dir.startsWith("/") && posix.normalize(dir) === dir && !writable.some((w) => dir === w || dir.startsWith(w + "/"));
   const path = (env.PATH ?? "").split(":").filter(safe);
   return { ...env, HOME: ROOT_HOME, TMPDIR: "/tmp", PATH: path.length ? path.join(":") : "/usr/sbin:/usr/bin:/sbin:/bin" };
 }

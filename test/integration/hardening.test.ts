@@ -182,8 +182,10 @@ describe("shared volumes", { skip: skipUnlessRoot }, () => {
     t.after(() => spawnSync("umount", ["-R", host]));
     r.job("maker", bashJob("maker", `mkdir -p ${vol}/sub && mount -t tmpfs -o size=1m made-by-maker ${vol}/sub && echo hello > ${vol}/sub/note && echo MOUNTED; exec sleep 1000`,
       `  unsafe: {privileged: true}\n  additional_volumes: [{path: ${vol}, writable: true, shared: true}]\n`));
-    // Both watchers run before the mount exists: only the one that shares the volume sees it appear.
-    const watch = (what: string) => `echo READY; for i in $(seq 60); do [ -f ${vol}/sub/note ] && break; sleep 0.05; done; cat ${vol}/sub/note 2>/dev/null || echo NOT-SEEN; grep -c made-by-maker /proc/self/mountinfo; exec sleep 1000`;
+    // Both watchers run before the mount exists: only the one that shares the
+    // volume sees it appear. They look until it does, or until the test says
+    // stop (a file in the volume itself, which both see): no clock to outrun.
+    const watch = (what: string) => `echo READY; until [ -f ${vol}/sub/note ] || [ -f ${vol}/stop-looking ]; do sleep 0.05; done; cat ${vol}/sub/note 2>/dev/null || echo NOT-SEEN; grep -c made-by-maker /proc/self/mountinfo; exec sleep 1000`;
     r.job("seer", bashJob("seer", watch("seer"), `  additional_volumes: [{path: ${vol}, shared: true}]\n`));
     r.job("private", bashJob("private", watch("private"), `  additional_volumes: [{path: ${vol}}]\n`));
     for (const j of ["seer", "private"]) {
@@ -192,9 +194,10 @@ describe("shared volumes", { skip: skipUnlessRoot }, () => {
     }
     assert.equal(r.bpm("start", "maker").status, 0);
     await r.waitForLog("maker", "MOUNTED");
-    // The watchers poll for 3 s: far longer under emulation (the VM suite).
-    assert.equal(await r.waitForLog("seer", /READY\n.*\n\d+\n/, 60_000), "READY\nhello\n1\n");
-    assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/, 60_000), "READY\nNOT-SEEN\n0\n");
+    assert.equal(await r.waitForLog("seer", /READY\n.*\n\d+\n/, 120_000), "READY\nhello\n1\n");
+    // The seer has seen it: had it reached the private one, it would have by now.
+    writeFileSync(join(host, "stop-looking"), "");
+    assert.equal(await r.waitForLog("private", /READY\n.*\n\d+\n/, 120_000), "READY\nNOT-SEEN\n0\n");
     for (const j of ["seer", "private"]) assert.equal(r.bpm("stop", j).status, 0);
     assert.equal(r.bpm("stop", "maker").status, 0);
   });

@@ -208,7 +208,7 @@ describe("list tells the truth whatever sits beside the state", { skip: skipUnle
 describe("what a job must not steer", { skip: skipUnlessRoot }, () => {
   const root = useRoot("nosteer");
 
-  it("refuses a job named bpm in start, run and validate; list says why", () => {
+  it("refuses a job named bpm (or like a BOSH directory) in start, run and validate; list says why", () => {
     const r = root();
     r.job("bpm", bashJob("bpm", "exec sleep 1000"));
     for (const verb of ["start", "run"]) {
@@ -226,17 +226,24 @@ describe("what a job must not steer", { skip: skipUnlessRoot }, () => {
     assert.ok(!existsSync(`${r.path}/data/bpm/tmp`), "no job temp dir inside bpm's own");
     const owner = spawnSync("stat", ["-c", "%u", `${r.path}/sys/run/bpm`], { encoding: "utf8" }).stdout.trim();
     assert.ok(owner === "" || owner === "0", `sys/run/bpm owned by ${owner}`);
+    for (const name of ["sys", "jobs", "packages"]) {
+      r.job(name, bashJob(name, "exec sleep 1000"));
+      assert.match(r.bpm("start", name).stderr, new RegExp(`^Error: job name "${name}" is reserved: ROOT/data/${name} `));
+    }
   });
 
   it("runs the pre_start hook with root's HOME, the system temp dir and a PATH the job cannot write to", async () => {
     const r = root();
     const hook = `${r.path}/jobs/hooked/bin/pre-start`;
     mkdirSync(`${r.path}/jobs/hooked/bin`, { recursive: true });
-    writeFileSync(hook, '#!/bin/bash\necho "HOOK HOME=$HOME TMPDIR=$TMPDIR PATH=$PATH KEEP=$KEEP"\n', { mode: 0o755 });
-    r.job("hooked", bashJob("hooked", "echo up; exec sleep 1000", `  env: {KEEP: kept, PATH: "/var/vcap/data/hooked/bin:/tmp:.:bin:/usr/bin:/bin"}\n  hooks: {pre_start: ${hook}}\n`));
+    writeFileSync(hook, '#!/bin/bash\necho "HOOK HOME=$HOME TMPDIR=$TMPDIR PATH=$PATH KEEP=$KEEP PWD=$PWD"; grep SigIgn /proc/self/status\n', { mode: 0o755 });
+    const path = "/var/vcap/data/hooked/bin:/tmp:.:bin:/var/vcap/jobs/hooked/../../data/hooked:/run/lock:/usr/bin:/bin";
+    r.job("hooked", bashJob("hooked", "grep SigIgn /proc/self/status; echo up; exec sleep 1000", `  env: {KEEP: kept, PATH: "${path}"}\n  hooks: {pre_start: ${hook}}\n`));
     assert.equal(r.bpm("start", "hooked").status, 0);
     const out = await r.waitForLog("hooked", "up");
-    assert.match(out, /^HOOK HOME=\/root TMPDIR=\/tmp PATH=\/usr\/bin:\/bin KEEP=kept$/m);
+    assert.match(out, /^HOOK HOME=\/root TMPDIR=\/tmp PATH=\/usr\/bin:\/bin KEEP=kept PWD=\/$/m);
+    // Node ignores SIGPIPE and SIGXFSZ: neither the hook nor the job inherits that.
+    assert.deepEqual(out.match(/^SigIgn:.*$/gm), ["SigIgn:\t0000000000000000", "SigIgn:\t0000000000000000"], out);
     assert.equal(r.bpm("stop", "hooked").status, 0);
   });
 

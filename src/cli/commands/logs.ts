@@ -1,15 +1,20 @@
 // `bpm logs`: the tail of a process's log files, as `tail` prints it, with
 // -f following across rotation by rename and by copytruncate. The files are
 // the job's: src/runtime/tail.ts reads them without trusting them.
+import { once } from "node:events";
 import { closeSync, fstatSync } from "node:fs";
+import { setImmediate } from "node:timers/promises";
 import { boshRoot, jobPaths } from "../../bosh/paths.ts";
-import { copyRange, followStep, lastLinesStart, openLog, type LogFile } from "../../runtime/tail.ts";
+import { chunks, CUT_MARKER, lastLinesStart, openLog, reopenIfRotated, type LogFile } from "../../runtime/tail.ts";
 import { command, CommandError, jobArgs, requireJob } from "../command.ts";
 
 const POLL_MS = 200;
 
-function print(chunk: Buffer): void {
-  process.stdout.write(chunk);
+/** Writes to stdout and waits while the reader is behind (memory stays one
+ * chunk, however much is printed), then lets a signal in. */
+async function print(chunk: Buffer | string): Promise<void> {
+  if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+  await setImmediate();
 }
 
 async function follow(logs: LogFile[], headers: boolean): Promise<void> {
@@ -22,13 +27,16 @@ async function follow(logs: LogFile[], headers: boolean): Promise<void> {
   while (!stopped) {
     for (let i = 0; i < logs.length; i++) {
       const log = logs[i]!;
-      let header = headers && last !== log.path;
-      logs[i] = followStep(log, (chunk) => {
-        if (header) process.stdout.write(`\n==> ${log.path} <==\n`);
-        header = false;
+      const size = fstatSync(log.fd).size;
+      if (size < log.pos) log.pos = 0; // copytruncate
+      for (const chunk of chunks(log.fd, log.pos, size)) {
+        if (headers && last !== log.path) await print(`\n==> ${log.path} <==\n`);
         last = log.path;
-        print(chunk);
-      });
+        await print(chunk);
+        log.pos += chunk.length;
+        if (stopped) return;
+      }
+      logs[i] = reopenIfRotated(log);
     }
     await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
   }
@@ -60,12 +68,18 @@ export default command({
       }
       if (logs.length === 0) throw new CommandError("logs not found");
       const headers = logs.length > 1 && !args.quiet;
-      logs.forEach((log, i) => {
-        if (headers) process.stdout.write(`${i > 0 ? "\n" : ""}==> ${log.path} <==\n`);
+      for (const [i, log] of logs.entries()) {
+        if (headers) await print(`${i > 0 ? "\n" : ""}==> ${log.path} <==\n`);
         // What is appended after this size is left to follow: none lost, none twice.
         const size = fstatSync(log.fd).size;
-        log.pos = copyRange(log.fd, lastLinesStart(log.fd, size, n), size, print);
-      });
+        const { start, cut } = lastLinesStart(log.fd, size, n);
+        if (cut) await print(CUT_MARKER);
+        log.pos = start;
+        for (const chunk of chunks(log.fd, start, size)) {
+          await print(chunk);
+          log.pos += chunk.length;
+        }
+      }
       if (args.follow) await follow(logs, headers);
     } finally {
       for (const log of logs) closeSync(log.fd);

@@ -1,5 +1,5 @@
-// Attacks found in review of c36a496 that the change does not stop yet.
-// Each test FAILS while the hole is open.
+// What a job can leave where root or the operator will look: a job named
+// like a BOSH directory, and what it plants in its HOME for `bpm shell`.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -10,12 +10,12 @@ import { BPM, bashJob, makeRoot, skipUnlessRoot, useRoot } from "./harness.ts";
 const PTY_DRIVER = resolve(import.meta.dirname, "pty-driver.py");
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
-describe("review: a job whose data dir is a BOSH directory", { skip: skipUnlessRoot }, () => {
+describe("a job whose data dir would be a BOSH directory", { skip: skipUnlessRoot }, () => {
   // On a BOSH VM /var/vcap/sys is a symlink to /var/vcap/data/sys: a job named
   // "sys" is given ROOT/data/sys (chowned to vcap, mounted writable), the parent
   // of every job's state in sys/run/bpm, as a job named "bpm" would be given bpm's own.
   it("refuses a job named sys (or: the job cannot make `bpm stop` kill a host process)", async () => {
-    const r = makeRoot("review-sys");
+    const r = makeRoot("steer-sys");
     const canary = spawn("sleep", ["1000"], { stdio: "ignore", detached: true });
     try {
       // The BOSH layout: sys lives on the ephemeral disk.
@@ -47,8 +47,8 @@ describe("review: a job whose data dir is a BOSH directory", { skip: skipUnlessR
   });
 });
 
-describe("review: bpm shell and what the job left in its HOME", { skip: skipUnlessRoot }, () => {
-  const root = useRoot("review-shell");
+describe("bpm shell and what the job left in its HOME", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("steer-shell");
 
   it("reads no terminfo, and neither loads nor saves history, in the job's HOME", () => {
     const r = root();
