@@ -73,13 +73,13 @@ processes:
   it("reports an unknown key in every kind of map and still accepts the file", () => {
     const yaml = [
       "processes:", "- name: s", "  executable: x", "  hooks: {pre_start: /bin/true, post_stop: y}",
-      "  limits: {memory: 1G, cpu: 2}", "  additional_volumes:", "  - {path: /var/vcap/data/v, size: 3}",
+      "  limits: {memory: 1G, swap: 2}", "  additional_volumes:", "  - {path: /var/vcap/data/v, size: 3}",
       "  unsafe: {privileged: false, root: true}", "extra: 1", "",
     ].join("\n");
     const { config, warnings } = parse(yaml);
     assert.equal(config.processes[0]!.hooks.pre_start, "/bin/true");
     assert.deepEqual(warnings.map((w) => w.field), [
-      "processes[0].hooks.post_stop", "processes[0].limits.cpu", "processes[0].additional_volumes[0].size",
+      "processes[0].hooks.post_stop", "processes[0].limits.swap", "processes[0].additional_volumes[0].size",
       "processes[0].unsafe.root", "extra",
     ]);
   });

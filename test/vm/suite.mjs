@@ -16,6 +16,8 @@ export const VM_TESTS = [
   "test/integration/hardening.test.ts",
   "test/integration/volumes.test.ts",
   "test/integration/security.test.ts",
+  "test/integration/cpu.test.ts",
+  "test/integration/shutdown-timeout.test.ts",
 ];
 
 const top = resolve(import.meta.dirname, "../..");

@@ -38,8 +38,8 @@ export default command(
           continue;
         }
         try {
-          const { warnings } = loadJobConfig(t.file, { root: t.root, job: t.job });
-          for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
+          const { warnings, advice } = loadJobConfig(t.file, { root: t.root, job: t.job });
+          for (const w of [...warnings, ...advice]) process.stdout.write(`warning: ${formatProblem(w)}\n`);
           process.stdout.write(`ok: ${t.file}\n`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
