@@ -1,7 +1,8 @@
-# pid 1 of the test VM once the host's filesystem is its root: runs the one
-# command the host asked for (/run/bpm-vm/command.json) with its working
-# directory and environment, reaps every orphan as a real init does, writes
-# the command's exit status for the host, and powers off.
+# Runs the one command the host asked for (/run/bpm-vm/command.json) with
+# its working directory and environment, writes the command's exit status for
+# the host, and powers off. In the bare mode it is the VM's pid 1 once the
+# host's filesystem is its root, and reaps every orphan as a real init does;
+# in systemd mode it is a service of systemd's (test/vm/systemd/).
 import json, os, sys, termios
 
 RUN = "/run/bpm-vm"
@@ -14,6 +15,9 @@ def main():
         termios.tcsetattr(1, termios.TCSANOW, attrs)
     except termios.error:
         pass
+    # How long the guest took to get here: the kernel's, and systemd's, boot.
+    with open("/proc/uptime") as f, open(os.path.join(RUN, "booted"), "w") as out:
+        out.write(f.read().split()[0] + "\n")
     with open(os.path.join(RUN, "command.json")) as f:
         spec = json.load(f)
     pid = os.fork()

@@ -3,7 +3,10 @@
 # modules (virtio, 9p, overlay), mount the host's filesystem over 9p,
 # read-only, under a tmpfs overlay (the guest can write anywhere; nothing
 # reaches the host), mount fresh kernel filesystems with cgroup v2 only, and
-# hand over to guest.py from the host's share of this run (/run/bpm-vm).
+# hand over to guest.py from the host's share of this run (/run/bpm-vm) as
+# pid 1, or, in systemd mode (the run's file `init` says "systemd"), to
+# systemd, which boots to the suite's own target and runs guest.py as a
+# service (test/vm/systemd/).
 bb=/bin/busybox
 fail() { $bb echo "bpm-vm init: $*" >&2; $bb echo o > /proc/sysrq-trigger; $bb sleep 5; }
 $bb mkdir -p /proc /sys /dev /lower /upper /newroot /out
@@ -22,7 +25,9 @@ $bb mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work
 r=/newroot
 $bb mount -t proc proc $r/proc
 $bb mount -t sysfs sys $r/sys
-$bb mount -t cgroup2 cgroup2 $r/sys/fs/cgroup || fail "mount cgroup2"
+mode=$($bb cat /out/init 2>/dev/null)
+# systemd mounts cgroup2 itself, with its own options (nsdelegate, memory_recursiveprot).
+[ "$mode" = systemd ] || $bb mount -t cgroup2 cgroup2 $r/sys/fs/cgroup || fail "mount cgroup2"
 $bb mount -t devtmpfs dev $r/dev
 $bb mkdir -p $r/dev/pts $r/dev/shm
 $bb mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
@@ -46,4 +51,27 @@ for d in /tmp /var/tmp /run /srv /root; do
 done
 $bb mkdir -p $r/run/bpm-vm
 $bb mount --move /out $r/run/bpm-vm
-exec $bb switch_root $r /usr/bin/python3 /run/bpm-vm/guest.py
+[ "$mode" = systemd ] || exec $bb switch_root $r /usr/bin/python3 /run/bpm-vm/guest.py
+
+# systemd mode. These machines are containers: with /.dockerenv systemd
+# believes it runs in docker and ignores the kernel's command line.
+$bb rm -f $r/.dockerenv
+# Nothing to mount from fstab; the suite's target and service. Masked: what
+# would wait for a network or a terminal or run on a timer, and, to save
+# boot time under emulation, the generators (units from fstab, init.d
+# scripts, the command line) and what loads modules or keeps records across
+# boots.
+: > $r/etc/fstab
+u=$r/etc/systemd/system
+$bb mkdir -p $u $r/etc/systemd/system-generators
+$bb cp $r/run/bpm-vm/systemd/* $u/ || fail "install the suite's units"
+for m in getty.target getty@tty1.service serial-getty@ttyS0.service console-getty.service timers.target \
+  systemd-timesyncd.service systemd-networkd-wait-online.service network-online.target remote-fs.target \
+  modprobe@.service proc-sys-fs-binfmt_misc.automount systemd-journal-flush.service systemd-update-utmp.service \
+  systemd-random-seed.service systemd-pstore.service; do
+  $bb ln -sf /dev/null "$u/$m"
+done
+for g in $($bb ls $r/lib/systemd/system-generators); do
+  $bb ln -sf /dev/null "$r/etc/systemd/system-generators/$g"
+done
+exec $bb switch_root $r /lib/systemd/systemd

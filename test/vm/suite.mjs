@@ -1,9 +1,15 @@
-// `npm run test:vm`: builds dist/bpm, boots the VM once (test/vm/vm.mjs:
-// Debian's kernel, cgroup v2 only) and runs there the integration tests
-// that depend on the kernel: cgroups and limits, lifecycle and recovery,
-// isolation and seccomp from inside a job, volumes, and the attacks on bpm.
-// The rest (command line, logs, monit, release) do not change with the
+// `npm run test:vm`: builds dist/bpm, then boots the VM (test/vm/vm.mjs:
+// Debian's kernel, cgroup v2 only) once for each init and runs there the
+// integration tests that depend on the kernel: cgroups and limits, lifecycle
+// and recovery, isolation and seccomp from inside a job, volumes, and the
+// attacks on bpm. First under a bare init (the test runner's parent is pid
+// 1), then under systemd as pid 1 with the tests in a system service's
+// cgroup, as monit runs on a stemcell, where monit in a service is also
+// restarted and stopped while it runs `bpm start` (systemd-monit.test.ts).
+// The rest (command line, logs, monit alone, release) do not change with the
 // kernel and run on this machine only (npm test).
+//
+//   node test/vm/suite.mjs [--init bare|systemd] [FILE...]
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -19,9 +25,21 @@ export const VM_TESTS = [
   "test/integration/cpu.test.ts",
   "test/integration/shutdown-timeout.test.ts",
 ];
+/** What only a systemd-booted guest can run. */
+export const SYSTEMD_TESTS = ["test/integration/systemd-monit.test.ts"];
 
 const top = resolve(import.meta.dirname, "../..");
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+let inits = ["bare", "systemd"];
+if (args[0] === "--init") {
+  args.shift();
+  inits = [args.shift()];
+  if (!["bare", "systemd"].includes(inits[0])) {
+    process.stderr.write("usage: node test/vm/suite.mjs [--init bare|systemd] [FILE...]\n");
+    process.exit(2);
+  }
+}
+const only = args;
 execFileSync(process.execPath, ["build/build.mjs"], { cwd: top, stdio: "inherit" });
 // The executable under test, copied: a rebuild on this machine during the run cannot change it.
 const under = join(top, ".vm", "bpm-under-test");
@@ -34,13 +52,26 @@ if (!process.stdout.isTTY) env.NO_COLOR = "1";
 env.BPM_RESTART_CYCLES ??= "200";
 env.BPM_RACE_ROUNDS ??= "20";
 env.BPM_HUGE_LOG_MB ??= "64";
-const started = Date.now();
-const status = await runInVm({
-  cwd: top,
-  env,
-  // Two files at a time on the VM's two CPUs; a hanging test fails after 10 minutes.
-  argv: [process.execPath, "--test", "--test-concurrency=2", "--test-timeout=600000", "--test-reporter=spec", ...(only.length ? only : VM_TESTS)],
-  timeoutMs: 40 * 60_000,
-});
-process.stderr.write(`test:vm: exit status ${status} after ${Math.round((Date.now() - started) / 1000)} s on Linux in the VM (cgroup v2)\n`);
-process.exit(status);
+
+const results = [];
+for (const init of inits) {
+  const files = only.length ? only : init === "systemd" ? [...VM_TESTS, ...SYSTEMD_TESTS] : VM_TESTS;
+  process.stderr.write(`test:vm: booting the VM (${init} init) for ${files.length} test files\n`);
+  const started = Date.now();
+  let booted;
+  const status = await runInVm({
+    cwd: top,
+    env,
+    init,
+    onBooted: (s) => (booted = s),
+    // Two files at a time on the VM's two CPUs; a hanging test fails after 10 minutes.
+    argv: [process.execPath, "--test", "--test-concurrency=2", "--test-timeout=600000", "--test-reporter=spec", ...files],
+    timeoutMs: 40 * 60_000,
+  });
+  const took = Math.round((Date.now() - started) / 1000);
+  const boot = booted === undefined ? "" : `, ${booted.toFixed(1)} s of it booting`;
+  results.push(`test:vm: ${init} init: exit status ${status} after ${took} s${boot} on Linux in the VM (cgroup v2)`);
+  process.stderr.write(results.at(-1) + "\n");
+}
+if (results.length > 1) process.stderr.write(results.join("\n") + "\n");
+process.exit(results.every((r) => / exit status 0 /.test(r)) ? 0 : 1);

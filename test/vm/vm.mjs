@@ -6,14 +6,20 @@
 // the command's output on the console and its exit status through a
 // directory of this run's own.
 //
-//   node test/vm/vm.mjs [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...
+// Two ways to boot: bare (the default), where the command's runner
+// (guest.py) is the guest's pid 1 and cgroup2 is mounted plainly, and
+// systemd (--systemd), where the guest boots systemd as BOSH stemcells do,
+// systemd mounts cgroup2 itself, and the command runs in a system service
+// (test/vm/systemd/), as monit does on a stemcell.
+//
+//   node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...
 //   npm run vm -- CMD ARGS...
 //
 // The command runs in the current directory, with PATH, LANG, TERM and every
 // BPM_* and NODE_* variable of this environment (add others with --env).
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -108,11 +114,18 @@ export function initramfs(kernel) {
 
 const PASSED = ["PATH", "LANG", "LC_ALL", "TZ", "TERM"];
 
+/** The kernel's command line; systemd mode names the target to boot to. */
+const APPEND = "console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=/init";
+const SYSTEMD_APPEND = " systemd.unit=bpm-vm.target systemd.show_status=error";
+
 /**
- * Boots the VM, runs argv in cwd with env, streams its output to ours, and
- * resolves with its exit status (124 if it did not finish in time).
+ * Boots the VM (init "bare" or "systemd"), runs argv in cwd with env, streams
+ * its output to ours, and resolves with its exit status (124 if it did not
+ * finish in time). onBooted hears how many seconds the guest took to reach
+ * the command.
  */
-export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs = 30 * 60_000, memoryMb = 4096, cpus = 2 }) {
+export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs = 30 * 60_000, memoryMb = 4096, cpus = 2, init = "bare", onBooted }) {
+  if (init !== "bare" && init !== "systemd") throw new Error(`unknown init ${init}: bare or systemd`);
   const kernel = findKernel();
   const initrd = initramfs(kernel);
   const run = mkdtempSync(join(cache, "run-"));
@@ -120,11 +133,13 @@ export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs =
     writeFileSync(join(run, "command.json"), JSON.stringify({ argv, cwd, env: { HOME: "/root", ...env } }));
     writeFileSync(join(run, "cwd"), cwd); // for the initramfs, which has no JSON parser
     writeFileSync(join(run, "guest.py"), readFileSync(join(import.meta.dirname, "guest.py")));
+    writeFileSync(join(run, "init"), init); // read by the initramfs (init.sh)
+    if (init === "systemd") cpSync(join(import.meta.dirname, "systemd"), join(run, "systemd"), { recursive: true });
     const args = [
       "-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(cpus), "-m", String(memoryMb),
       "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
       "-kernel", kernel.image, "-initrd", initrd,
-      "-append", "console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=/init",
+      "-append", init === "systemd" ? APPEND + SYSTEMD_APPEND : APPEND,
       // multidevs=remap: this machine's several filesystems keep distinct inode numbers in the guest.
       "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
       "-virtfs", `local,path=${run},mount_tag=out,security_model=none`,
@@ -137,6 +152,8 @@ export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs =
     });
     clearTimeout(killer);
     if (exited instanceof Error) throw new Error(`qemu-system-x86_64 did not run: ${exited.message} (install qemu-system-x86, or run \`bash .ci/setup\`)`);
+    const booted = join(run, "booted");
+    if (onBooted && existsSync(booted)) onBooted(Number(readFileSync(booted, "utf8")));
     const statusFile = join(run, "status");
     if (!existsSync(statusFile)) {
       process.stderr.write(`bpm-vm: the guest ended without a status (qemu ${exited.signal ? `killed by ${exited.signal}: over ${timeoutMs / 1000} s` : `exit ${exited.code}`})\n`);
@@ -159,20 +176,23 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const extra = [];
   let timeoutMs;
+  let init = "bare";
   while (args.length && args[0].startsWith("--")) {
     const flag = args.shift();
     if (flag === "--") break;
     if (flag === "--env") extra.push(args.shift());
+    else if (flag === "--systemd") init = "systemd";
     else if (flag === "--timeout") timeoutMs = Number(args.shift()) * 1000;
     else {
-      process.stderr.write(`vm: unknown flag ${flag}\nusage: node test/vm/vm.mjs [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n`);
+      process.stderr.write(`vm: unknown flag ${flag}\nusage: node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n`);
       process.exit(2);
     }
   }
   if (args.length === 0) {
-    process.stderr.write("usage: node test/vm/vm.mjs [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n");
+    process.stderr.write("usage: node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n");
     process.exit(2);
   }
   if (process.getuid() !== 0) process.stderr.write("vm: note: the guest runs the command as root whoever starts it\n");
-  process.exitCode = await runInVm({ argv: args, env: passedEnv(extra), timeoutMs });
+  const onBooted = (s) => process.stderr.write(`vm: the guest (${init}) reached the command ${s.toFixed(1)} s after its kernel started\n`);
+  process.exitCode = await runInVm({ argv: args, env: passedEnv(extra), timeoutMs, init, onBooted });
 }
