@@ -1,4 +1,5 @@
-// npm run bench [-- --json] [-- --rounds N]     (BPM_UNDER_TEST=FILE: measure another build)
+// npm run bench [-- --json] [-- --rounds N]     (BPM_UNDER_TEST=FILE: measure another build;
+//                                               BPM_BASELINE=FILE: also time that build's start and stop beside ours, paired)
 // The same work through ours (dist/bpm) and through Debian's runc + tini as
 // the original bpm drove them, alternating, in one run; medians and ratios
 // (ours / theirs: below 1 means ours is better). Needs root and `npm run build`.
@@ -16,6 +17,8 @@ const asJson = args.includes("--json");
 const rounds = Number(args[args.indexOf("--rounds") + 1]) || 7;
 // The build under test: dist/bpm, or another given by BPM_UNDER_TEST (an older build, for before/after).
 const BPM = process.env.BPM_UNDER_TEST || resolve(import.meta.dirname, "../dist/bpm");
+// Another build (an older one) whose start and stop of the same job alternate with ours in each round.
+const BASELINE = process.env.BPM_BASELINE || null;
 const say = (s) => (asJson ? process.stderr : process.stdout).write(s + "\n");
 
 if (process.getuid() !== 0) throw new Error("the benchmark starts real containers: run it as root");
@@ -42,12 +45,13 @@ function job(name, script) {
 }
 const marker = (name) => join(root, "data", name, "tmp", "started");
 
-const bpm = (...a) => new Promise((res, rej) => {
-  const c = spawn(BPM, a, { env, stdio: ["ignore", "ignore", "pipe"] });
+const bpmOf = (exe) => (...a) => new Promise((res, rej) => {
+  const c = spawn(exe, a, { env, stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   c.stderr.on("data", (d) => (err += d));
-  c.on("exit", (code) => (code === 0 ? res() : rej(new Error(`bpm ${a.join(" ")}: ${err}`))));
+  c.on("exit", (code) => (code === 0 ? res() : rej(new Error(`${exe} ${a.join(" ")}: ${err}`))));
 });
+const bpm = bpmOf(BPM);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(check, what, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -67,16 +71,18 @@ const median = (xs) => {
 };
 
 /** Start: from the command's start until it has returned and the job has run. */
-const ours = {
+const buildSide = (run) => ({
   start: async (name) => {
     rmSync(marker(name), { force: true });
     return timed(async () => {
-      await bpm("start", name);
+      await run("start", name);
       await until(() => existsSync(marker(name)), `${name} started`);
     });
   },
-  stop: (name) => timed(() => bpm("stop", name)),
-};
+  stop: (name) => timed(() => run("stop", name)),
+});
+const ours = buildSide(bpm);
+const baseline = BASELINE && buildSide(bpmOf(BASELINE));
 const theirs = runc && {
   start: async (name) => {
     rmSync(marker(`r${name}`), { force: true });
@@ -128,7 +134,7 @@ function report(metric, unit, oursXs, theirsXs) {
 }
 
 try {
-  evict([BPM, process.execPath, ...(tools ? [tools.runc, tools.tini] : [])]);
+  evict([BPM, process.execPath, ...(BASELINE ? [BASELINE] : []), ...(tools ? [tools.runc, tools.tini] : [])]);
   job("quick", QUICK);
   job("slow", SLOW);
   // Warm-up: helper extraction, page cache.
@@ -160,6 +166,30 @@ try {
   report("stop latency, job exits at once on TERM", "ms", m.stopQuick[0], theirs && m.stopQuick[1]);
   report("  beyond Node's boot (stop − bpm version, paired)", "ms", beyond.stopQuick, null);
   report("stop latency, job needs 200 ms to shut down", "ms", m.stopSlow[0], theirs && m.stopSlow[1]);
+
+  if (baseline) {
+    // The same job config under its own name for each build (each keeps its own parse of it),
+    // the two builds alternating within each round; the paired differences say what changed.
+    say("this build against the baseline");
+    job("bquick", QUICK);
+    await baseline.start("bquick"); await baseline.stop("bquick");
+    const b = { start: [[], []], stop: [[], []] };
+    for (let i = 0; i < rounds; i++) {
+      for (const k of i % 2 ? [1, 0] : [0, 1]) {
+        const [side, name] = k === 0 ? [ours, "quick"] : [baseline, "bquick"];
+        b.start[k].push(await side.start(name));
+        b.stop[k].push(await side.stop(name));
+      }
+    }
+    const diff = (xs) => xs[0].map((x, i) => x - xs[1][i]);
+    report("start latency, this build", "ms", b.start[0], null);
+    report("start latency, baseline build (BPM_BASELINE)", "ms", b.start[1], null);
+    report("  start, this build − baseline (paired)", "ms", diff(b.start), null);
+    report("stop latency, this build", "ms", b.stop[0], null);
+    report("stop latency, baseline build (BPM_BASELINE)", "ms", b.stop[1], null);
+    report("  stop, this build − baseline (paired)", "ms", diff(b.stop), null);
+    rmSync(join(root, "jobs", "bquick"), { recursive: true });
+  }
 
   say("memory");
   // Memory: what stays resident per running job beyond the job itself.
@@ -262,6 +292,7 @@ try {
   // Whatever is still running from this run.
   for (const name of spawnSync("ls", [join(root, "jobs")], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {
     spawnSync(BPM, ["stop", name], { env });
+    if (BASELINE) spawnSync(BASELINE, ["stop", name], { env });
     if (runc && runc.status(`r${name}`) !== "gone") spawnSync(runc.runc, ["--root", runc.state, "delete", "--force", `bpm-r${name}`]);
   }
   rmSync(dir, { recursive: true, force: true });

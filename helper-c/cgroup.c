@@ -102,12 +102,18 @@ static void pause_ms(long ms) {
     while (nanosleep(&ts, &ts) && errno == EINTR) {}
 }
 
+/* The job's directories this start uses, then those an earlier one may have left (v1: cpu). */
+static int n_removable(const struct cgroup_plan *cg) { return cg->n_dirs + cg->n_leftovers; }
+static const char *removable(const struct cgroup_plan *cg, int i) {
+    return i < cg->n_dirs ? cg->dirs[i] : cg->leftovers[i - cg->n_dirs];
+}
+
 /* Sends SIGKILL to every pid in the job's cgroups; returns how many there were. */
 static int kill_all(const struct cgroup_plan *cg) {
     int found = 0;
-    for (int i = 0; i < cg->n_dirs; i++) {
+    for (int i = 0; i < n_removable(cg); i++) {
         char file[4200];
-        snprintf(file, sizeof file, "%s/cgroup.procs", cg->dirs[i]);
+        snprintf(file, sizeof file, "%s/cgroup.procs", removable(cg, i));
         int fd = open(file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue; /* a cgroup that is gone holds nothing */
         char buf[8192];
@@ -138,12 +144,12 @@ int cgroup_remove(const struct plan *p, char *why, size_t cap) {
         }
         pause_ms(10);
     }
-    for (int i = 0; i < cg->n_dirs; i++) {
-        for (int tries = 0; rmdir(cg->dirs[i]); tries++) {
+    for (int i = 0; i < n_removable(cg); i++) {
+        for (int tries = 0; rmdir(removable(cg, i)); tries++) {
             if (errno == ENOENT) break;
             /* EBUSY while the kernel finishes tearing down exited tasks. */
             if (errno != EBUSY || tries > 400) {
-                snprintf(why, cap, "remove cgroup %s: %s", cg->dirs[i], strerror(errno));
+                snprintf(why, cap, "remove cgroup %s: %s", removable(cg, i), strerror(errno));
                 return -1;
             }
             pause_ms(5);

@@ -14,7 +14,7 @@
 
 #define LAST_CAP 63
 
-static void set_rlimits(const struct plan *p) {
+void identity_set_rlimits(const struct plan *p) {
     for (int i = 0; i < p->n_rlimits; i++) {
         struct rlimit r = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
         if (setrlimit(p->rlimits[i].resource, &r))
@@ -38,13 +38,17 @@ static void set_caps(uint64_t caps) {
     if (syscall(SYS_capset, &hdr, data)) die("capset");
 }
 
-void identity_become_job(const struct plan *p) {
-    set_rlimits(p);
-    /* The bounding set can only be lowered while we still hold CAP_SETPCAP. */
+/* Lowers the bounding set to caps: only while we still hold CAP_SETPCAP. */
+static void keep_bounding(uint64_t caps) {
     for (int c = 0; c <= LAST_CAP; c++) {
-        if (p->caps & (1ULL << c)) continue;
+        if (caps & (1ULL << c)) continue;
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL) die("drop capability %d from bounding set", c);
     }
+}
+
+void identity_become_job(const struct plan *p) {
+    identity_set_rlimits(p);
+    keep_bounding(p->caps);
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)) die("keep capabilities");
     set_user(p);
     set_caps(p->caps);
@@ -64,8 +68,11 @@ void identity_become_job(const struct plan *p) {
 }
 
 void identity_drop_init(const struct plan *p) {
+    /* Never more than the job may have: a privileged job's init stays root,
+     * with the job's capabilities (and, once it exec's the reaper, no others). */
+    keep_bounding(p->caps);
     set_user(p);
-    if (p->uid != 0) set_caps(0);
+    set_caps(p->uid == 0 ? p->caps : 0);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) die("set init not dumpable");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("set no_new_privs on init");
 }

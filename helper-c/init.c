@@ -175,6 +175,10 @@ void init_main(const struct plan *p, int status_fd) {
         while (waitpid(job, &w, 0) < 0 && errno == EINTR) {}
         _exit(shell_status(w));
     }
+    /* The job's limits on the init too, as tini inherited them: operators read
+     * them off the pidfile's process. Only now, with every descriptor the init
+     * needs already open: a low open-files limit must not stop it. */
+    identity_set_rlimits(p);
     write_str(report_fd, "ok\n");
     close(report_fd);
     report_fd = -1;

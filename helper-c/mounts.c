@@ -1,7 +1,8 @@
 /* The container's filesystem: a fresh tmpfs root, bind mounts and special
  * filesystems placed in plan order, then pivot_root. Mount targets are
- * resolved one component at a time without following symlinks, so nothing a
- * job planted in a directory it can write can redirect a mount. */
+ * resolved by the walker of paths.c, from the new root, one component at a
+ * time without following symlinks, so nothing a job planted in a directory it
+ * can write can redirect a mount. */
 #define _GNU_SOURCE
 #include "mounts.h"
 #include "mountpoint.h"
@@ -18,47 +19,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-enum create { NO_CREATE, CREATE_DIR, CREATE_FILE };
-
-/* Opens rel (relative to dirfd) as O_PATH, refusing symlinks, creating missing
- * components as directories (and the last as a file when asked). */
-static int open_beneath(int dirfd, const char *rel, enum create create) {
-    char path[4096];
-    if (strlen(rel) >= sizeof path) fail("mount target too long: %s", rel);
-    strcpy(path, rel);
-    int fd = dup(dirfd);
-    if (fd < 0) die("dup");
-    char *save = NULL;
-    for (char *comp = strtok_r(path, "/", &save); comp; ) {
-        char *next = strtok_r(NULL, "/", &save);
-        if (!strcmp(comp, "..") || !strcmp(comp, ".")) fail("mount target %s has a . or .. component", rel);
-        int last = next == NULL;
-        int nfd = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
-        if (nfd < 0 && errno == ENOENT && create != NO_CREATE) {
-            if (last && create == CREATE_FILE) {
-                int f = openat(fd, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (f < 0) die("create mount point %s", rel);
-                close(f);
-            } else if (mkdirat(fd, comp, 0755) && errno != EEXIST) {
-                die("create mount point %s", rel);
-            }
-            nfd = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
-        }
-        if (nfd < 0) die("open mount target %s (at \"%s\")", rel, comp);
-        struct stat st;
-        if (fstat(nfd, &st)) die("stat %s", rel);
-        if (S_ISLNK(st.st_mode)) fail("mount target %s crosses a symlink at \"%s\"", rel, comp);
-        close(fd);
-        fd = nfd;
-        comp = next;
-    }
-    return fd;
-}
-
-static void fd_path(int fd, char *buf, size_t len) {
-    int n = snprintf(buf, len, "/proc/self/fd/%d", fd);
-    if (n < 0 || (size_t)n >= len) fail("fd path");
-}
+/* How mount targets are named in the walker's messages. */
+#define TARGET "mount target"
 
 /* Mount flags that only take effect on a remount of a bind mount. */
 #define REMOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -69,13 +31,13 @@ static void bind(int rootfd, const struct op *op) {
     if (op->tree_fd < 0) fail("plan: bind source %s was not resolved", op->src);
     struct stat st;
     if (fstat(op->tree_fd, &st)) die("stat %s", op->src);
-    int dst = open_beneath(rootfd, op->dst, S_ISDIR(st.st_mode) ? CREATE_DIR : CREATE_FILE);
+    int dst = walk_beneath(rootfd, op->dst, S_ISDIR(st.st_mode) ? WALK_MAKE_DIRS : WALK_MAKE_FILE, TARGET);
     if (syscall(SYS_move_mount, op->tree_fd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
         die("bind mount %s on %s", op->src, op->dst);
     close(op->tree_fd);
     close(dst);
     char dp[64];
-    dst = open_beneath(rootfd, op->dst, NO_CREATE);
+    dst = walk_beneath(rootfd, op->dst, WALK_FIND, TARGET);
     fd_path(dst, dp, sizeof dp);
     /* A clone of a host mount keeps its propagation: only a shared volume
      * stays a peer of the host's; everything else sees nothing new. */
@@ -86,7 +48,7 @@ static void bind(int rootfd, const struct op *op) {
 }
 
 static void filesystem(int rootfd, const struct op *op) {
-    int dst = open_beneath(rootfd, op->dst, CREATE_DIR);
+    int dst = walk_beneath(rootfd, op->dst, WALK_MAKE_DIRS, TARGET);
     char dp[64];
     fd_path(dst, dp, sizeof dp);
     if (mount(op->src, dp, op->fstype, op->flags & ~MS_REC, *op->data ? op->data : NULL))
@@ -101,7 +63,7 @@ static void device(int rootfd, const struct op *op) {
     if (!slash || (size_t)(slash - op->dst) >= sizeof parent) fail("bad device path %s", op->dst);
     memcpy(parent, op->dst, (size_t)(slash - op->dst));
     parent[slash - op->dst] = '\0';
-    int dir = open_beneath(rootfd, parent, NO_CREATE);
+    int dir = walk_beneath(rootfd, parent, WALK_FIND, "device directory");
     if (mknodat(dir, slash + 1, S_IFCHR | op->mode, makedev(op->major, op->minor))) die("mknod %s", op->dst);
     if (fchmodat(dir, slash + 1, op->mode, 0)) die("chmod %s", op->dst);
     close(dir);
@@ -139,6 +101,7 @@ static void readonly(const char *path) {
 void mounts_setup(const struct plan *p) {
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("make / private");
+    /* nosuid while it is being filled; its final options come with the last operation. */
     if (mount("tmpfs", p->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096"))
         die("mount root tmpfs on %s", p->rootfs);
     int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -165,7 +128,8 @@ void mounts_setup(const struct plan *p) {
         if (op->kind == OP_MASK) mask(op->dst);
         else if (op->kind == OP_READONLY) readonly(op->dst);
         else if (op->kind == OP_ROOT_RO) {
-            if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)) die("remount / read-only");
+            /* The root's final options are the plan's (a privileged job's root is not nosuid). */
+            if (mount(NULL, "/", NULL, MS_REMOUNT | (op->flags & REMOUNT_FLAGS), NULL)) die("remount / read-only");
         } else fail("plan: mount operation %d out of order", i);
     }
 }

@@ -126,9 +126,12 @@ static int parse_job(struct plan *p, const char *tag) {
     } else if (!strcmp(tag, "shutdown")) {
         j->shutdown_signal = field(tag);
         if (strcmp(j->shutdown_signal, "TERM") && strcmp(j->shutdown_signal, "INT")) fail("plan: bad shutdown signal");
+    } else if (!strcmp(tag, "shutdowntimeout")) {
+        j->shutdown_timeout_ms = number(tag, field(tag));
     } else if (!strcmp(tag, "stoptiming")) {
         j->grace_ms = number(tag, field(tag)); j->quit_ms = number(tag, field(tag)); j->kill_ms = number(tag, field(tag));
     } else if (!strcmp(tag, "cgdir")) *slot(cg->dirs, &cg->n_dirs, MAX_CGROUPS, "cgroup directories") = field(tag);
+    else if (!strcmp(tag, "cgleftover")) *slot(cg->leftovers, &cg->n_leftovers, MAX_CGROUPS, "cgroup directories") = field(tag);
     else if (!strcmp(tag, "cgenable")) {
         *slot(cg->enable, &cg->n_enable, MAX_CGROUPS, "cgroup parents") = field(tag);
         cg->controllers = field(tag);
@@ -196,7 +199,7 @@ static void parse(struct plan *p) {
         } else if (!strcmp(tag, "readonly")) {
             new_op(p, OP_READONLY)->dst = field(tag);
         } else if (!strcmp(tag, "rootro")) {
-            new_op(p, OP_ROOT_RO);
+            new_op(p, OP_ROOT_RO)->flags = mount_flags(field(tag));
         } else if (!strcmp(tag, "user")) {
             p->uid = (uid_t)number(tag, field(tag));
             p->gid = (gid_t)number(tag, field(tag));

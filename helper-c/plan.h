@@ -39,6 +39,7 @@ struct cglimit { const char *file, *value; int optional; /* skipped where the ke
 /* The job's cgroup as TypeScript laid it out: what to make, fill, kill, read. */
 struct cgroup_plan {
     const char *dirs[MAX_CGROUPS]; int n_dirs;       /* the job's own directories (v1: one per hierarchy) */
+    const char *leftovers[MAX_CGROUPS]; int n_leftovers;  /* v1: its directories an earlier start may have made (cpu): removed, never made */
     const char *enable[MAX_CGROUPS]; int n_enable;   /* v2: the parents, top down, whose subtree_control must hold `controllers` */
     const char *controllers;                         /* v2: e.g. "memory pids" */
     struct cglimit limits[MAX_LIMITS]; int n_limits;
@@ -58,7 +59,8 @@ struct job_plan {
     const char *stdout_log, *stderr_log;  /* the process's logs, opened by the helper (start) */
     uid_t log_uid; gid_t log_gid;      /* owner of bpm.log and the logs */
     const char *shutdown_signal;       /* TERM or INT, recorded in the state for stop */
-    unsigned long long grace_ms, quit_ms, kill_ms;  /* stop's schedule */
+    unsigned long long shutdown_timeout_ms;  /* the wait before QUIT (shutdown_timeout), recorded likewise */
+    unsigned long long grace_ms, quit_ms, kill_ms;  /* stop's schedule; the state's shutdown timeout wins over grace_ms */
 };
 
 struct plan {

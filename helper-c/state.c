@@ -40,6 +40,7 @@ int state_read(const struct plan *p, struct state *out) {
         if (!strcmp(line, "pid") && !parse_u64(value, &pid) && pid > 0 && pid < 0x7fffffff) have |= 1;
         else if (!strcmp(line, "start-time") && !parse_u64(value, &start)) have |= 2;
         else if (!strcmp(line, "shutdown-signal") && strlen(value) < sizeof out->shutdown_signal) strcpy(out->shutdown_signal, value);
+        else if (!strcmp(line, "shutdown-timeout-ms") && parse_u64(value, &out->shutdown_timeout_ms)) out->shutdown_timeout_ms = 0;
     }
     if (have != 3) return 0;
     out->pid = (pid_t)pid;
@@ -58,10 +59,12 @@ int state_running(const struct state *s) {
 int state_write(const struct plan *p, pid_t pid, unsigned long long start_time) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char text[256];
-    int n = snprintf(text, sizeof text, STATE_VERSION "\npid %d\nstart-time %llu\nstarted-at %lld\nshutdown-signal %s\n", (int)pid,
+    char text[256], timeout[48] = "";
+    if (p->job.shutdown_timeout_ms) snprintf(timeout, sizeof timeout, "shutdown-timeout-ms %llu\n", p->job.shutdown_timeout_ms);
+    int n = snprintf(text, sizeof text, STATE_VERSION "\npid %d\nstart-time %llu\nstarted-at %lld\nshutdown-signal %s\n%s", (int)pid,
                      start_time, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                     p->job.shutdown_signal ? p->job.shutdown_signal : "TERM");
+                     p->job.shutdown_signal ? p->job.shutdown_signal : "TERM", timeout);
+    if (n < 0 || (size_t)n >= sizeof text) { errno = EOVERFLOW; return -1; }
     if (write_file_at(p->job.state, text, (size_t)n, 0600)) return -1;
     /* monit reads the pid with no trailing newline. */
     n = snprintf(text, sizeof text, "%d", (int)pid);

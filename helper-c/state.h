@@ -10,6 +10,7 @@ struct state {
     pid_t pid;
     unsigned long long start_time;  /* of pid, from /proc: tells it from a recycled pid */
     char shutdown_signal[8];        /* TERM or INT, as bpm.yml said at start */
+    unsigned long long shutdown_timeout_ms;  /* shutdown_timeout as bpm.yml said at start; 0: not recorded (an older bpm's state) */
 };
 
 /* How start, stop and launch begin, once the plan is read: bpm.log opened,

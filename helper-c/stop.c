@@ -1,6 +1,7 @@
 /* `stop env|fd`: what `bpm stop` becomes once the CLI has handed over.
- * With the job's lock: the shutdown signal recorded at start, 15 s, QUIT,
- * 2 s, KILL, through a pidfd that returns the moment the init exits; then
+ * With the job's lock: the shutdown signal recorded at start, the shutdown
+ * timeout recorded with it (15 s by default), QUIT, 2 s, KILL, through a
+ * pidfd that returns the moment the init exits; then
  * everything left in the cgroup is killed and the cgroup, pidfile and state
  * are removed. Nothing running: the leftovers are cleaned all the same. */
 #define _GNU_SOURCE
@@ -37,7 +38,7 @@ static void send(int pidfd, int sig) {
 /* Signals the init through a pidfd (immune to pid reuse) on the schedule:
  * the shutdown signal, grace, QUIT, dump time, KILL. Returns how it ended:
  * "exited", "quit" or "killed"; "gone" if it was not running. */
-static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, const struct job_plan *j) {
+static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, unsigned long long grace_ms, const struct job_plan *j) {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         if (errno == ESRCH) return "gone";
@@ -47,7 +48,7 @@ static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, 
     unsigned long long started;
     if (proc_start_time(AT_FDCWD, pid, &started) || started != want_start) return "gone";
     send(pidfd, sig);
-    if (exited_within(pidfd, j->grace_ms)) return "exited";
+    if (exited_within(pidfd, grace_ms)) return "exited";
     send(pidfd, SIGQUIT);
     if (exited_within(pidfd, j->quit_ms)) return "quit";
     send(pidfd, SIGKILL);
@@ -85,7 +86,9 @@ int stop_main(const char *plan_source) {
     int sig = strcmp(st.shutdown_signal, "INT") ? SIGTERM : SIGINT;
     snprintf(extra, sizeof extra, "\"pid\":%d,\"signal\":\"%s\"", (int)st.pid, sig == SIGINT ? "INT" : "TERM");
     bpmlog("info", "stopping", extra);
-    const char *how = stop_init(st.pid, st.start_time, sig, &plan.job);
+    /* A state an older bpm wrote records no timeout: the default schedule's. */
+    unsigned long long grace_ms = st.shutdown_timeout_ms ? st.shutdown_timeout_ms : plan.job.grace_ms;
+    const char *how = stop_init(st.pid, st.start_time, sig, grace_ms, &plan.job);
     snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, how);
     if (!strcmp(how, "quit") || !strcmp(how, "killed")) bpmlog("error", "forceful-shutdown", extra);
     if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);

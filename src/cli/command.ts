@@ -30,8 +30,8 @@ export function command<const T extends ArgsDef>(
 }
 
 export const jobArgs = {
-  job: { type: "positional", required: false, description: "the job's name (a directory under ROOT/jobs)" },
-  process: { type: "string", alias: "p", description: "the process within the job (defaults to the job's name)" },
+  job: { type: "positional", required: false, valueHint: "JOB", description: "the job's name (a directory under ROOT/jobs)" },
+  process: { type: "string", alias: "p", valueHint: "PROC", description: "the process within the job (defaults to the job's name)" },
 } as const;
 
 /** The job named on the command line, or the contract's usage error. */

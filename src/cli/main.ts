@@ -1,6 +1,6 @@
 // bpm's entry point: finds the command, checks root and flags, runs it, and
 // turns every failure into "Error: <message>" and an exit status.
-import type { CommandContext, CommandDef } from "citty";
+import type { CommandContext } from "citty";
 import helperBinary from "bpm:helper-binary";
 import reaperBinary from "bpm:reaper-binary";
 import { setHelperBytes } from "../runtime/helper.ts";
@@ -8,6 +8,7 @@ import { UserError } from "../lifecycle/errors.ts";
 import { CommandError, parseFlags, UsageError, type BpmCommand } from "./command.ts";
 import { VERSION } from "./commands/version.ts";
 import { writeOut } from "./output.ts";
+import { commandUsage, help, mainUsage, meta } from "./usage.ts";
 
 // Each command's module (and what it imports: the YAML parser, the planner...)
 // is loaded only when that command runs: less for Node to evaluate at start-up.
@@ -24,16 +25,12 @@ const commands: Record<string, () => Promise<{ default: BpmCommand }>> = {
   version: () => import("./commands/version.ts"),
 } as never;
 
-const main: CommandDef = {
-  meta: { name: "bpm", version: VERSION, description: "The BOSH process manager: runs each job's processes isolated, as vcap" },
-  subCommands: Object.fromEntries(Object.entries(commands).map(([k, load]) => [k, async () => (await load()).default.def])),
-};
+const DESCRIPTION = "The BOSH process manager: runs each job's processes isolated, as vcap";
 
-// citty colours its usage; keep plain text for pipes and logs.
-async function renderUsage(cmd: CommandDef, parent?: CommandDef, to: NodeJS.WriteStream = process.stderr): Promise<string> {
-  const { renderUsage: cittyUsage } = await import("citty");
-  const text = await cittyUsage(cmd, parent);
-  return to.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+async function usage(): Promise<string> {
+  const descriptions: Record<string, string> = {};
+  for (const [name, load] of Object.entries(commands)) descriptions[name] = meta((await load()).default.def).description;
+  return mainUsage(descriptions);
 }
 
 declare const BPM_HELPER_SHA256: string;
@@ -46,24 +43,25 @@ async function bpm(argv: string[]): Promise<number> {
     writeOut(`${VERSION}\n`);
     return 0;
   }
-  if (name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write((await renderUsage(main, undefined, process.stdout)) + "\n");
+  const known = (n: string | undefined) => n !== undefined && Object.hasOwn(commands, n);
+  if (name === "--help" || name === "-h" || (name === "help" && !known(rest[0]))) {
+    process.stdout.write(help(DESCRIPTION, await usage()) + "\n");
     return 0;
   }
-  // No command: the usage, on stderr, and a failure, as the original.
+  // No command: the root check first, then the usage and a failure, as the original.
   if (!name) {
-    process.stderr.write((await renderUsage(main)) + "\n");
+    process.stderr.write(process.getuid?.() !== 0 ? `Error: ${ROOT_MESSAGE}\n` : `${await usage()}\n`);
     return 1;
   }
-  const load = commands[name];
-  if (!load) {
-    process.stderr.write(`Error: unknown command "${name}" for "bpm"\n\n${await renderUsage(main)}\n`);
+  const wanted = name === "help" ? rest[0]! : name;
+  if (!known(wanted)) {
+    process.stderr.write(`Error: unknown command "${name}" for "bpm"\n\n${await usage()}\n`);
     return 1;
   }
-  const cmd = (await load()).default;
+  const cmd = (await commands[wanted]!()).default;
   const flags = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
-  if (flags.includes("--help") || flags.includes("-h")) {
-    process.stdout.write((await renderUsage(cmd.def, main, process.stdout)) + "\n");
+  if (name === "help" || flags.includes("--help") || flags.includes("-h")) {
+    process.stdout.write(help(meta(cmd.def).description, commandUsage(cmd.def)) + "\n");
     return 0;
   }
   // Every command takes --version, before anything else (root, arguments) is looked at.
@@ -79,7 +77,7 @@ async function bpm(argv: string[]): Promise<number> {
     return typeof result === "number" ? result : 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`${e.message ? `Error: ${e.message}\n\n` : ""}${await renderUsage(cmd.def, main)}\n`);
+      process.stderr.write(`${e.message ? `Error: ${e.message}\n\n` : ""}${commandUsage(cmd.def)}\n`);
       return 1;
     }
     if (e instanceof CommandError) {

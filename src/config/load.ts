@@ -5,6 +5,11 @@ import * as v from "valibot";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { configSchema, KNOWN_KEYS, type JobConfig, type SchemaContext } from "./schema.ts";
 
+/** How long monit lets a stop program run unless its control file says `with timeout N seconds`. */
+export const MONIT_PROGRAM_TIMEOUT_MS = 30_000;
+/** What a stop waits after QUIT before it kills (src/plan/book.ts STOP_TIMING.quitMs). */
+const QUIT_WAIT_MS = 2_000;
+
 export interface Problem {
   file: string;
   line: number;
@@ -29,6 +34,8 @@ export interface LoadedConfig {
   config: JobConfig;
   /** Unknown keys: ignored like the original did, but worth telling the author. */
   warnings: Problem[];
+  /** Valid settings that need something outside bpm.yml (`bpm validate` prints them). */
+  advice: Problem[];
 }
 
 // What each place in the document holds: text fields take the written text
@@ -38,7 +45,7 @@ const VOLUME: Spec = { map: { path: "text" }, known: "volume" };
 const PROCESS: Spec = {
   known: "process",
   map: {
-    name: "text", executable: "text", workdir: "text", shutdown_signal: "text",
+    name: "text", executable: "text", workdir: "text", shutdown_signal: "text", shutdown_timeout: "text",
     args: { list: "text" }, env: { values: "text" }, capabilities: { list: "text" },
     hooks: { map: { pre_start: "text" }, known: "hooks" },
     limits: { map: { memory: "text" }, known: "limits" },
@@ -112,7 +119,23 @@ export function parseJobConfig(source: string, file: string, ctx: SchemaContext)
     problems.sort((a, b) => a.line - b.line || a.col - b.col);
     throw new ConfigError(problems);
   }
-  return { config: result.output, warnings };
+  return { config: result.output, warnings, advice: monitAdvice(result.output, (path) => problem(nearestOffset(offsets, path), fieldName(path), "")) };
+}
+
+/** A shutdown_timeout whose stop outlasts monit's default wait for a stop program. */
+function monitAdvice(config: JobConfig, at: (path: Key[]) => Problem): Problem[] {
+  const advice: Problem[] = [];
+  config.processes.forEach((p, i) => {
+    const ms = p.shutdown_timeout;
+    if (ms === undefined || ms + QUIT_WAIT_MS <= MONIT_PROGRAM_TIMEOUT_MS) return;
+    const seconds = Math.ceil(ms / 1000);
+    advice.push({
+      ...at(["processes", i, "shutdown_timeout"]),
+      message: `${seconds} s plus 2 s after QUIT is longer than monit waits for a stop program (${MONIT_PROGRAM_TIMEOUT_MS / 1000} s): ` +
+        `end the job's stop program line in its monit file with "with timeout ${seconds + 5} seconds"`,
+    });
+  });
+  return advice;
 }
 
 export function loadJobConfig(file: string, ctx: SchemaContext): LoadedConfig {
@@ -231,9 +254,15 @@ function toPlain(
       } else if (spec && typeof spec === "object" && "values" in spec) {
         childSpec = spec.values;
       }
-      let value = recurse(valueNode, childSpec, key);
-      if (value === null && childSpec === "text" && spec && typeof spec === "object" && "values" in spec) value = "";
-      if (value !== null) out[key] = value;
+      const value = recurse(valueNode, childSpec, key);
+      if (spec && typeof spec === "object" && "values" in spec) {
+        // An env value is kept: `FOO:` and `FOO: ""` set FOO to the empty string.
+        out[key] = value ?? "";
+        continue;
+      }
+      // A field that is null or "" is absent, as in the original's Go structs
+      // (its YAML marshaller writes every field; ERB renders empty defaults).
+      if (value !== null && value !== "") out[key] = value;
     }
     return out;
   }

@@ -1,9 +1,10 @@
 // The shape of bpm.yml and every rule a value must follow. Rules that need to
 // know the job (where ROOT is, which dirs are the job's own) take a context.
 import * as v from "valibot";
+import { availableParallelism } from "node:os";
 import { posix } from "node:path";
 import { capabilityNumber } from "./capabilities.ts";
-import { parseMemorySize } from "./units.ts";
+import { parseDuration, parseMemorySize } from "./units.ts";
 import { INTERNAL_ROOT } from "../bosh/paths.ts";
 
 export interface SchemaContext {
@@ -67,6 +68,33 @@ const memorySize = v.pipe(
   v.check((s) => parseMemorySize(s) !== null, (i) => `expected a size such as 512M or 2G (units B, K, M, G, T), got ${i.received}`),
 );
 
+// Beyond the original (which ignores unknown keys): a CPU ceiling and share,
+// and the grace period before QUIT. The ceiling allows up to 64 CPUs' worth
+// per CPU of the machine: more is a typo, not a plan.
+export const CPUS_PER_MACHINE_CPU = 64;
+const maxCpus = () => availableParallelism() * CPUS_PER_MACHINE_CPU;
+const cpuCeiling = v.pipe(
+  v.number((i) => `expected a number of CPUs such as 0.5 or 2, ${got(i)}`),
+  v.check((n) => n > 0, (i) => `must be more than 0, got ${i.received}`),
+  v.check((n) => n <= maxCpus(), (i) => `must be at most ${maxCpus()} (this machine's ${availableParallelism()} CPUs × ${CPUS_PER_MACHINE_CPU}), got ${i.received}`),
+);
+const cpuWeight = v.pipe(
+  v.number((i) => `expected a whole number from 1 to 10000, ${got(i)}`),
+  v.integer((i) => `expected a whole number from 1 to 10000, ${got(i)}`),
+  v.minValue(1, (i) => `must be from 1 to 10000, got ${i.received}`),
+  v.maxValue(10_000, (i) => `must be from 1 to 10000, got ${i.received}`),
+);
+
+/** The longest shutdown_timeout: a stop that waits longer is surely a typo. */
+export const MAX_SHUTDOWN_TIMEOUT_MS = 3_600_000;
+/** Written as seconds (45) or a duration (45s, 2m, 1m30s); read as milliseconds. Empty means the default. */
+const shutdownTimeout = v.pipe(
+  text,
+  v.check((s) => s === "" || parseDuration(s) !== null, (i) => `expected seconds (45) or a duration such as 45s or 2m, got ${i.received}`),
+  v.check((s) => s === "" || (parseDuration(s)! > 0 && parseDuration(s)! <= MAX_SHUTDOWN_TIMEOUT_MS), (i) => `must be more than 0 and at most 1h, got ${i.received}`),
+  v.transform((s) => (s === "" ? undefined : parseDuration(s)!)),
+);
+
 const capability = v.pipe(text, v.check((c) => capabilityNumber(c) !== undefined, (i) => `unknown capability ${i.received}`));
 
 const processName = v.pipe(
@@ -81,6 +109,8 @@ const limits = map({
   open_files: v.optional(wholeNumber(1)),
   processes: v.optional(wholeNumber(1)),
   core_file_size: v.optional(wholeNumber(0)),
+  cpu: v.optional(cpuCeiling),
+  cpu_weight: v.optional(cpuWeight),
 });
 
 const unsafe = map({
@@ -104,9 +134,10 @@ const process = (ctx: SchemaContext) =>
     additional_volumes: v.optional(list(volumeSchema(ctx)), []),
     unsafe: v.optional(unsafe, {}),
     shutdown_signal: v.optional(
-      v.pipe(text, v.picklist(["TERM", "INT", ""], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
+      v.pipe(text, v.picklist(["TERM", "INT"], (i) => `shutdown_signal must be TERM or INT, got ${i.received}`)),
       "TERM",
     ),
+    shutdown_timeout: v.optional(shutdownTimeout),
   });
 
 export function configSchema(ctx: SchemaContext) {

@@ -4,7 +4,8 @@
 import { bpmDirs, boshRoot, jobPaths, reservedJobName, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
 import { BpmLog, type LogNeed } from "../runtime/bpmlog.ts";
 import { helperExecPath } from "../runtime/helper.ts";
-import { lookupUser, type Identity } from "../runtime/users.ts";
+import type { Identity } from "../plan/identity.ts";
+import { lookupUser } from "../runtime/users.ts";
 import { UserError } from "./errors.ts";
 
 export { UserError };

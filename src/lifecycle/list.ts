@@ -17,6 +17,9 @@ export interface ProcessRow {
   lastExit: (ExitRecord & { oomKilled: boolean }) | null;
   memoryBytes: number | null;
   pids: number | null;
+  /** CPU time used and time throttled by limits.cpu, in seconds (v1: only for jobs with CPU limits). */
+  cpuSeconds: number | null;
+  cpuThrottledSeconds: number | null;
 }
 
 export interface Listing {
@@ -46,6 +49,8 @@ function row(root: ExternalPath, job: string, proc: string, detail: Detail): Pro
     lastExit: exit ? { ...exit, oomKilled: (usage?.oomKills ?? 0) > 0 && exit.signal === 9 } : null,
     memoryBytes: status === "running" ? (usage?.memoryBytes ?? null) : null,
     pids: status === "running" ? (usage?.pids ?? null) : null,
+    cpuSeconds: status === "running" ? (usage?.cpuSeconds ?? null) : null,
+    cpuThrottledSeconds: status === "running" ? (usage?.cpuThrottledSeconds ?? null) : null,
   };
 }
 

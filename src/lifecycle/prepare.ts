@@ -10,7 +10,7 @@ import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
-import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
 import { UserError, type JobContext } from "./job.ts";
@@ -23,6 +23,9 @@ export type LaunchEvent = "start" | "run" | "trace";
 export function gatherFacts(ctx: JobContext, proc: ProcessConfig): HostFacts {
   const { root, paths } = ctx;
   const refuse = (why: string) => new UserError(`failed to start job-process: ${why}`);
+  const limits = cgroupLimits(proc);
+  const noCpu = wantsCpu(limits) ? cpuControllerMissing(cgroupFsRoot(), limits) : null;
+  if (noCpu) throw refuse(noCpu);
   if (proc.persistent_disk && !trustedPath(bpmDirs(root).storeDir).exists) {
     throw refuse(`persistent_disk is requested but ${bpmDirs(root).storeDir} does not exist (is a persistent disk attached?)`);
   }
@@ -43,11 +46,17 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig): HostFacts {
   return host;
 }
 
+/** What the job's cgroup limits, from its config. */
+export function cgroupLimits(proc: ProcessConfig): Limits {
+  const { processes: pids, cpu: cpus, cpu_weight: cpuWeight } = proc.limits;
+  return { memoryBytes: memoryLimit(proc), pids, cpus, cpuWeight };
+}
+
 /** Everything the helper does for a start (detach) or a run (foreground). */
 export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"]): LaunchPlan {
   const { paths, root, user } = ctx;
   const fsRoot = cgroupFsRoot();
-  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), { memoryBytes: memoryLimit(proc), pids: proc.limits.processes });
+  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), cgroupLimits(proc));
   const shutdownSignal = proc.shutdown_signal === "INT" ? "INT" : "TERM";
   let host: HostFacts;
   try {
@@ -58,7 +67,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
   }
   return buildPlan({
     root, paths, proc, user, mode, host, cgroup,
-    job: jobBook(paths, user, event, { shutdownSignal }),
+    job: jobBook(paths, user, event, { shutdownSignal, shutdownTimeoutMs: proc.shutdown_timeout }),
     shareLock: join(bpmDirs(root).locksDir, "shared-volumes.lock"),
     reaper: reaperPath(bpmDirs(root).helperDir),
   });

@@ -1,6 +1,7 @@
 // `bpm shell`: /bin/bash inside a running process's container, as the job
 // (namespaces, cgroup, user, groups, capabilities, limits, seccomp), on a
 // pseudo-terminal created inside the container that the helper relays.
+import { existsSync } from "node:fs";
 import type { ProcessConfig } from "../config/schema.ts";
 import { buildPlan } from "../plan/plan.ts";
 import { readHostFacts } from "../runtime/hostfacts.ts";
@@ -18,7 +19,9 @@ export async function shell(ctx: JobContext, proc: ProcessConfig): Promise<numbe
   if (statusOf(state) !== "running") throw new UserError("process is not running or could not be found");
   const fsRoot = cgroupFsRoot();
   // Only joined: with no job bookkeeping the helper makes nothing of the cgroup.
-  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), {});
+  // Its cpu cgroup too where its start made one (v1: only for CPU limits).
+  const cg = jobCgroup(fsRoot, root, paths.id);
+  const cgroup = cgroupLayout(fsRoot, cg, {}, existsSync(cg.cpu));
   const plan = buildPlan({ root, paths, proc, user: ctx.user, job: null, cgroup, mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
   // The container exists: no mounts to make and no exit record to write.
   plan.mounts = [];

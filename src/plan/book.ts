@@ -3,7 +3,7 @@
 // state and pidfile, bpm.log and its events, the process's logs. Pure: paths
 // and the job's user come in.
 import type { JobPaths } from "../bosh/paths.ts";
-import type { Identity } from "../runtime/users.ts";
+import type { Identity } from "./identity.ts";
 
 export interface JobBook {
   /** flock()ed for the whole command: start, stop and run of one process are serialised. */
@@ -26,7 +26,9 @@ export interface JobBook {
   logs: { stdout: string; stderr: string } | null;
   /** Recorded in the state at start, used by stop. */
   shutdownSignal: "TERM" | "INT";
-  /** stop's schedule: shutdown signal, grace, QUIT, dump time, KILL, wait. */
+  /** The wait between the shutdown signal and QUIT (shutdown_timeout), recorded in the state at start for stop. */
+  shutdownTimeoutMs: number;
+  /** stop's schedule: shutdown signal, grace, QUIT, dump time, KILL, wait (the grace the state records wins; this one is for a state without). */
   stopTiming: { graceMs: number; quitMs: number; killMs: number } | null;
 }
 
@@ -40,7 +42,7 @@ const ERROR_PREFIX: Record<string, string> = {
 };
 
 /** The bookkeeping for command (start, stop, run, trace) of one process. */
-export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; refuse?: string } = {}): JobBook {
+export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; shutdownTimeoutMs?: number; refuse?: string } = {}): JobBook {
   const event = `bpm.${command}`;
   return {
     lock: paths.lockFile,
@@ -54,6 +56,7 @@ export function jobBook(paths: JobPaths, user: Identity, command: "start" | "sto
     refuse: opts.refuse ?? null,
     logs: command === "start" ? { stdout: paths.stdoutLog, stderr: paths.stderrLog } : null,
     shutdownSignal: opts.shutdownSignal ?? "TERM",
+    shutdownTimeoutMs: opts.shutdownTimeoutMs ?? STOP_TIMING.graceMs,
     stopTiming: command === "stop" ? STOP_TIMING : null,
   };
 }

@@ -14,12 +14,27 @@ export interface JobCgroup {
   /** v1: the job's directory in the memory and the pids hierarchy; v2: its one directory. */
   memory: string;
   pids: string;
+  /** v1: its directory in the cpu and the cpuacct hierarchy (one where they are mounted together),
+   * only for a job that asks for a CPU limit; v2: its one directory. */
+  cpu: string;
+  cpuacct: string;
 }
 
 export interface Limits {
   memoryBytes?: number;
   pids?: number;
+  /** A ceiling in CPUs (limits.cpu). */
+  cpus?: number;
+  /** A relative share under contention, 1–10000, 100 by default (limits.cpu_weight). */
+  cpuWeight?: number;
 }
+
+/** The CFS period bpm gives a CPU ceiling: quota = CPUs × period. */
+export const CPU_PERIOD_US = 100_000;
+/** The smallest quota the kernel takes (1 ms): a smaller ceiling gets this. */
+const MIN_CPU_QUOTA_US = 1_000;
+
+export const wantsCpu = (limits: Limits) => limits.cpus !== undefined || limits.cpuWeight !== undefined;
 
 /** FNV-1a (64 bits) of a path as hex: a stable short name for a BOSH root
  * that does not cost every command the loading of node:crypto. */
@@ -33,22 +48,24 @@ export function jobCgroupAt(version: CgroupVersion, fsRoot: string, boshRoot: st
   const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${pathHash(boshRoot).slice(0, 12)}`];
   if (version === 2) {
     const dir = join(fsRoot, "bpm", ...scope, id);
-    return { version, memory: dir, pids: dir };
+    return { version, memory: dir, pids: dir, cpu: dir, cpuacct: dir };
   }
-  return {
-    version,
-    memory: join(fsRoot, "memory", "bpm", ...scope, id),
-    pids: join(fsRoot, "pids", "bpm", ...scope, id),
-  };
+  const at = (hierarchy: string) => join(fsRoot, hierarchy, "bpm", ...scope, id);
+  return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct") };
 }
 
-export const cgroupDirs = (cg: JobCgroup) => [...new Set([cg.memory, cg.pids])];
-export const procsFiles = (cg: JobCgroup) => cgroupDirs(cg).map((d) => join(d, "cgroup.procs"));
+/** Every directory the job may have: those of a start that asked for a CPU limit too. */
+export const cgroupDirs = (cg: JobCgroup) => [...new Set([cg.memory, cg.pids, cg.cpu, cg.cpuacct])];
+/** The directories a start with these limits makes and joins (v1: cpu and cpuacct only when asked). */
+const usedDirs = (cg: JobCgroup, cpu: boolean) => [...new Set([cg.memory, cg.pids, ...(cpu ? [cg.cpu, cg.cpuacct] : [])])];
 
 /** What the helper does with the job's cgroup (helper-c/cgroup.c), decided here. */
 export interface CgroupLayout {
   /** The job's own directories (v1: one per hierarchy). */
   dirs: string[];
+  /** v1: its directories in hierarchies this start does not use but an earlier one may have (cpu):
+   * emptied and removed with the rest, never made. */
+  leftovers: string[];
   /** v2: the parents, top down, whose cgroup.subtree_control must enable `controllers`. */
   enable: string[];
   controllers: string;
@@ -62,8 +79,10 @@ export interface CgroupLayout {
   procs: string[];
 }
 
-/** The job's cgroup with its limits: memory (and memory+swap at the same value, no swap on top) and pids. */
-export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits): CgroupLayout {
+/** The job's cgroup with its limits: memory (and memory+swap at the same value, no swap on top), pids,
+ * and, for a job that asks, CPU. `cpu` says whether to use the CPU controller (to enter a job's
+ * cgroup as its start made it); by default, whether the limits ask for it. */
+export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu = wantsCpu(limits)): CgroupLayout {
   const v2 = cg.version === 2;
   const file = (dir: string, name: string) => join(dir, name);
   const out: CgroupLayout["limits"] = [];
@@ -74,18 +93,30 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits): Cgr
   }
   // v2 makes pids.max only where the parent enables pids: written always, its absence shows a parent made again under us.
   if (limits.pids !== undefined || v2) out.push({ file: file(cg.pids, "pids.max"), value: String(limits.pids ?? "max") });
+  if (limits.cpus !== undefined) {
+    const quota = String(Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpus * CPU_PERIOD_US)));
+    if (v2) out.push({ file: file(cg.cpu, "cpu.max"), value: `${quota} ${CPU_PERIOD_US}` });
+    else out.push({ file: file(cg.cpu, "cpu.cfs_period_us"), value: String(CPU_PERIOD_US) }, { file: file(cg.cpu, "cpu.cfs_quota_us"), value: quota });
+  }
+  // systemd's CPUWeight scale; v1's shares are 1024 for the default weight of 100.
+  if (limits.cpuWeight !== undefined) {
+    if (v2) out.push({ file: file(cg.cpu, "cpu.weight"), value: String(limits.cpuWeight) });
+    else out.push({ file: file(cg.cpu, "cpu.shares"), value: String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))) });
+  }
   const enable: string[] = [];
   if (v2) for (let dir = dirname(cg.memory); dir.startsWith(fsRoot); dir = dirname(dir)) {
     enable.unshift(dir);
     if (dir === fsRoot) break;
   }
+  const dirs = usedDirs(cg, cpu);
   return {
-    dirs: cgroupDirs(cg),
+    dirs,
+    leftovers: cgroupDirs(cg).filter((d) => !dirs.includes(d)),
     enable,
-    controllers: "memory pids",
+    controllers: cpu ? "memory pids cpu" : "memory pids",
     limits: out,
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
     oomFile: file(cg.memory, v2 ? "memory.events" : "memory.oom_control"),
-    procs: procsFiles(cg),
+    procs: dirs.map((d) => join(d, "cgroup.procs")),
   };
 }

@@ -33,6 +33,7 @@ function job(rec: Rec, j: JobBook): void {
   if (j.refuse !== null) rec("refuse", j.refuse);
   if (j.logs) rec("logs", j.logs.stdout, j.logs.stderr);
   rec("shutdown", j.shutdownSignal);
+  rec("shutdowntimeout", j.shutdownTimeoutMs);
   if (j.stopTiming) rec("stoptiming", j.stopTiming.graceMs, j.stopTiming.quitMs, j.stopTiming.killMs);
 }
 
@@ -41,6 +42,7 @@ function cgroup(rec: Rec, cg: CgroupLayout, make: boolean): void {
   for (const p of cg.procs) rec("cgroup", p);
   if (!make) return;
   for (const d of cg.dirs) rec("cgdir", d);
+  for (const d of cg.leftovers) rec("cgleftover", d);
   for (const d of cg.enable) rec("cgenable", d, cg.controllers);
   for (const l of cg.limits) rec("cglimit", l.file, l.value, l.optional ? "optional" : "required");
   if (cg.killFile) rec("cgkill", cg.killFile);
@@ -70,7 +72,7 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
         case "symlink": rec("symlink", m.linkTarget, m.target.replace(/^\/+/, "")); break;
         case "mask": rec("mask", m.target); break;
         case "readonly": rec("readonly", m.target); break;
-        case "rootro": rec("rootro"); break;
+        case "rootro": rec("rootro", m.flags.join(",")); break;
       }
     }
     rec("user", plan.user.uid, plan.user.gid);

@@ -2,7 +2,7 @@
 // everything before `rootro` happens inside the new root before pivot_root,
 // masks and read-only paths after it. Pure: what the host has (which system
 // directories exist, where symlinks that root owns lead, what a glob matches)
-// comes in as HostFs, gathered by src/runtime/hostfs.ts.
+// comes in as HostFs, gathered on the host by the runtime (hostfacts.ts).
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";
@@ -15,7 +15,8 @@ export type MountOp =
   | { kind: "symlink"; linkTarget: string; target: string }
   | { kind: "mask"; target: string }
   | { kind: "readonly"; target: string }
-  | { kind: "rootro" };
+  /** The root, once everything is in place: read-only, with these options. */
+  | { kind: "rootro"; flags: MountFlag[] };
 
 export const SYSTEM_DIRS = ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
 export const RESOLVER_DIRS = ["/run/resolvconf", "/run/systemd/resolve"];
@@ -74,7 +75,8 @@ export function hostPathsFor(root: ExternalPath, paths: JobPaths, proc: ProcessC
   return { paths: [...new Set(list)], patterns };
 }
 
-/** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when privileged. */
+/** Options for a bind mount: read-only unless writable, noexec unless executable; nosuid except when
+ * privileged (then no mount is nosuid, the root included, as in the original). */
 function bindFlags(ctx: MountContext, o: { writable: boolean; exec: boolean }): MountFlag[] {
   const flags: MountFlag[] = ["nodev"];
   if (!ctx.privileged) flags.push("nosuid");
@@ -166,6 +168,6 @@ export function buildMounts(ctx: MountContext): MountOp[] {
     for (const target of MASKED_PATHS) ops.push({ kind: "mask", target });
     for (const target of READONLY_PATHS) ops.push({ kind: "readonly", target });
   }
-  ops.push({ kind: "rootro" });
+  ops.push({ kind: "rootro", flags: ["ro", ...(ctx.privileged ? [] : ["nosuid" as const]), "nodev"] });
   return ops;
 }

@@ -3,9 +3,10 @@
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { parseMemorySize } from "../config/units.ts";
+import { CAPABILITIES } from "../config/capabilities.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { CgroupLayout } from "./cgroup.ts";
-import type { Identity } from "../runtime/users.ts";
+import type { Identity } from "./identity.ts";
 import type { JobBook } from "./book.ts";
 import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
 import { hostArch, jobFilter } from "./seccomp.ts";
@@ -66,7 +67,7 @@ export interface LaunchPlan {
 export interface HostFacts {
   /** RLIMIT_NOFILE hard limit bpm itself was given. */
   nofileHard: number | "unlimited";
-  /** Capabilities in this host's bounding set (privileged jobs get these). */
+  /** Capabilities in this host's bounding set (privileged jobs get no others). */
   boundingCaps: string[];
   /** The host's filesystem as the mounts need it. */
   fs: HostFs;
@@ -94,6 +95,11 @@ export function defaultEnv(paths: JobPaths): Record<string, string> {
     PATH: `${i.jobDir}/bin:/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:.`,
   };
 }
+
+/** What a privileged job gets, where the host allows it: the original's fixed
+ * set, capabilities 0 to 37 (CHOWN to AUDIT_READ; CapEff 0000003fffffffff on a
+ * BOSH VM). Newer ones (PERFMON, BPF, CHECKPOINT_RESTORE) were never in it. */
+export const PRIVILEGED_CAPABILITIES = Object.keys(CAPABILITIES).filter((c) => CAPABILITIES[c]! <= CAPABILITIES.AUDIT_READ!);
 
 /** Where a job can write, as host paths (the hook runs on the host): its
  * BOSH directories and the temp dirs every user shares. */
@@ -148,7 +154,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
   }
 
   const capabilities = privileged
-    ? host.boundingCaps
+    ? PRIVILEGED_CAPABILITIES.filter((c) => host.boundingCaps.includes(c))
     : [...new Set(proc.capabilities.map((c) => c.toUpperCase().replace(/^CAP_/, "")))];
 
   const env = { ...defaultEnv(paths), ...proc.env };

@@ -1,13 +1,6 @@
 // The job's identity, looked up on the host the way BOSH stemcells define it.
 import { readFileSync } from "node:fs";
-
-export interface Identity {
-  name: string;
-  uid: number;
-  gid: number;
-  /** Supplementary groups: the primary group plus every group listing the user. */
-  groups: number[];
-}
+import type { Identity } from "../plan/identity.ts";
 
 export function lookupUser(name: string, etc = "/etc"): Identity {
   const passwd = readFileSync(`${etc}/passwd`, "utf8");

@@ -34,26 +34,37 @@ describe("bpm command line", { skip: skipUnlessRoot }, () => {
     assert.ok(!existsSync(`${root.path}/sys/log/untouched`), "nothing was started or logged");
     rmSync(`${root.path}/jobs/untouched`, { recursive: true });
   });
-  it("prints the usage on stderr and fails for `bpm` alone and `bpm version extra`", () => {
+  it("prints the usage, beginning with `Usage:` as the original's, on stderr and fails for `bpm` alone and `bpm version extra`", () => {
     for (const args of [[], ["version", "extra"]]) {
       const r = root.bpm(...args);
       assert.equal(r.status, 1, args.join(" "));
       assert.equal(r.stdout, "", args.join(" "));
-      assert.match(r.stderr, /^\S.*\n\nUSAGE bpm/, args.join(" "));
+      assert.match(r.stderr, /^Usage:\n {2}bpm \S/, args.join(" "));
     }
+    // The commands, then the flags; a command's own flags in its help.
+    const usage = root.bpm().stderr;
+    assert.match(usage, /\n\nCommands:\n(?: {2}\S+ +\S.*\n){10}\nFlags:\n {2}-h, --help +\S.*\n {6}--version +\S/);
+    for (const cmd of ["start", "stop", "run", "list", "pid", "logs", "shell", "trace", "validate", "version"]) {
+      assert.match(usage, new RegExp(`^ {2}${cmd} +\\S`, "m"), cmd);
+    }
+    const start = root.bpm("start", "--help");
+    assert.equal(start.status, 0);
+    assert.match(start.stdout, /^Start .*\n\nUsage:\n {2}bpm start JOB \[flags\]\n[^]*\nFlags:\n {2}-p, --process PROC +\S/);
+    assert.match(root.bpm("--help").stdout, /^The BOSH process manager.*\n\nUsage:\n/);
   });
-  it("requires root for job commands, with the original's words", () => {
-    for (const cmd of ["start", "stop", "list", "pid", "logs"]) {
-      const r = asVcap(cmd, "web");
+  it("requires root for job commands and for `bpm` alone, with the original's words", () => {
+    for (const args of [["start", "web"], ["stop", "web"], ["list"], ["pid", "web"], ["logs", "web"], []]) {
+      const cmd = args.join(" ");
+      const r = asVcap(...args);
       assert.equal(r.status, 1, cmd);
-      assert.equal(r.stderr, "Error: bpm must be run as root. Please run 'sudo -i' to become the root user.\n");
+      assert.equal(r.stderr, "Error: bpm must be run as root. Please run 'sudo -i' to become the root user.\n", cmd);
     }
     assert.equal(asVcap("version").status, 0);
   });
   it("says when a job is missing, a flag is unknown, or a command does not exist", () => {
     const r = root.bpm("start");
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^Error: must specify a job\n\n.*USAGE/s);
+    assert.match(r.stderr, /^Error: must specify a job\n\nUsage:\n {2}bpm start JOB \[flags\]\n/);
     // A name is one path component: nothing outside ROOT/jobs can be named.
     for (const [args, kind] of [[["stop", "../../etc"], "job"], [["start", "web", "-p", "a/b"], "process"], [["pid", ".."], "job"]] as const) {
       const bad = root.bpm(...args);
@@ -201,6 +212,37 @@ describe("bpm.log events", { skip: skipUnlessRoot }, () => {
 
 describe("bpm.yml as ERB-rendered releases write it", { skip: skipUnlessRoot }, () => {
   const root = useRoot("merge");
+  it("starts a config with every field written, the empty ones as \"\" or null, in /var/vcap/jobs/JOB; validate agrees", async () => {
+    const r = root();
+    const script = 'echo "cwd=$(pwd) caps=$(grep CapEff /proc/self/status | cut -f2)"; exec sleep 1000';
+    // As Go's YAML marshaller writes the original's structs (the original's own suite does this)...
+    r.job("gomarshalled", [
+      "processes:", "    - name: gomarshalled", "      executable: /bin/bash", "      args:", "        - -c", `        - ${JSON.stringify(script)}`,
+      "      env: {}", "      additional_volumes: []", "      capabilities: []", "      ephemeral_disk: false", "      limits: null",
+      "      persistent_disk: false", '      workdir: ""', "      unsafe: null", '      shutdown_signal: ""', "",
+    ].join("\n"));
+    // ...and as an ERB template renders empty defaults.
+    r.job("erbrendered", [
+      "processes:", "- name: erbrendered", "  executable: /bin/bash", `  args: [-c, ${JSON.stringify(script)}]`, "  env:", "  workdir:",
+      "  hooks: null", '  shutdown_signal: ""', "  limits:", "    memory:", "    open_files:", '    core_file_size: ""',
+      "  unsafe:", "    privileged:", "    unrestricted_volumes:", "  capabilities: []", "  additional_volumes:", "",
+    ].join("\n"));
+    for (const job of ["gomarshalled", "erbrendered"]) {
+      const checked = r.bpm("validate", job);
+      assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+      assert.equal(checked.stdout, `ok: ${r.path}/jobs/${job}/config/bpm.yml\n`);
+      const started = r.bpm("start", job);
+      assert.equal(started.status, 0, started.stderr);
+      await r.waitForLog(job, "cwd=");
+      assert.equal(r.log(job), `cwd=/var/vcap/jobs/${job} caps=0000000000000000\n`, job);
+      // shutdown_signal "" is TERM, which ends the sleep at once.
+      const stopped = r.bpm("stop", job);
+      assert.equal(stopped.status, 0, stopped.stderr);
+      const events = readFileSync(`${r.path}/sys/log/${job}/bpm.log`, "utf8");
+      assert.match(events, /"message":"bpm\.stop\.stopping".*"signal":"TERM"/, job);
+      assert.doesNotMatch(events, /forceful-shutdown/, job);
+    }
+  });
   it("takes YAML merge keys as the original's decoder did: the job gets the merged env, its own keys winning", () => {
     const r = root();
     r.job("merged", `common: &common {SHARED: from-common, OVERRIDDEN: from-common}

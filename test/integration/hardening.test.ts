@@ -163,6 +163,37 @@ describe("capabilities seen from inside a job", { skip: skipUnlessRoot }, () => 
     assert.equal(n.BIND, "EACCES");
   });
 
+  it("gives a privileged job the original's set, capabilities 0-37, as far as the host allows, and no nosuid mount, its root included", async () => {
+    const r = root();
+    r.job("privcaps", bashJob("privcaps", [
+      "grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status | tr -d '\\t' | tr : =",
+      // The root's options, then every mount that is nosuid, by its path.
+      "echo ROOT=$(awk '$5 == \"/\" {print $6}' /proc/self/mountinfo)",
+      "awk '$6 ~ /nosuid/ {print \"NOSUID=\" $5}' /proc/self/mountinfo",
+      "echo MOUNTS=$(wc -l < /proc/self/mountinfo)",
+      // pid 1 is the container's init, root too, as the original's own suite reads it:
+      // once the start is done (the init drops what the job may not have right after forking it).
+      "while [ ! -e /tmp/started ]; do sleep 0.05; done",
+      "echo INIT$(grep -E '^CapEff' /proc/1/status | tr -d '\\t' | tr : =)",
+      "echo DONE; exec sleep 1000",
+    ].join("; "), "  unsafe: {privileged: true}\n"));
+    assert.equal(r.bpm("start", "privcaps").status, 0);
+    writeFileSync(join(r.path, "data/privcaps/tmp/started"), "");
+    const log = await r.waitForLog("privcaps", "DONE");
+    const seen = parse(log);
+    const hostBnd = BigInt("0x" + /^CapBnd:\s+(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+    // On a BOSH VM (every capability up to 37 allowed): 0000003fffffffff, as the original's.
+    const expected = (((1n << 38n) - 1n) & hostBnd).toString(16).padStart(16, "0");
+    for (const set of ["CapPrm", "CapEff", "CapBnd"]) assert.equal(seen[set], expected, `${set}; the host's bounding set is ${hostBnd.toString(16)}`);
+    assert.equal(seen.INITCapEff, expected, "the init's, seen inside as pid 1");
+    const init = readFileSync(`/proc/${Number(r.bpm("pid", "privcaps").stdout)}/status`, "utf8");
+    for (const set of ["CapPrm", "CapEff", "CapBnd"]) assert.equal(new RegExp(`^${set}:\\s+(\\S+)`, "m").exec(init)![1], expected, `the init's ${set}, from the host`);
+    assert.match(seen.ROOT!, /^ro,/);
+    assert.ok(Number(seen.MOUNTS) > 10, log);
+    assert.doesNotMatch(log, /^NOSUID=/m, "mounts a privileged job sees as nosuid");
+    assert.equal(r.bpm("stop", "privcaps").status, 0);
+  });
+
   it("refuses an unknown capability name before starting", () => {
     const r = root();
     r.job("badcap", bashJob("badcap", "true", "  capabilities: [NET_BIND_SERVICE, FLY]\n"));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { BPM, bashJob, makeRoot, skipUnlessRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, eventually, makeRoot, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
 const probe = String.raw`
 echo "ID=$(id -u):$(id -g):$(id -G | tr ' ' ',')"
@@ -96,9 +96,13 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
   it("holds no capabilities", () => {
     for (const k of ["CapEff", "CapPrm", "CapBnd", "CapAmb"]) assert.equal(fact(k), "0000000000000000", k);
   });
-  it("gets its open-files and core-size limits", () => {
+  it("gets its open-files and core-size limits, which the pidfile's process shows too", () => {
     assert.equal(fact("NOFILE"), "512");
     assert.equal(fact("CORE"), "0");
+    // Operators read a job's limits off `bpm pid`'s process, as they did off tini.
+    const limits = readFileSync(`/proc/${Number(root.bpm("pid", "observer").stdout)}/limits`, "utf8");
+    assert.match(limits, /^Max open files +512 +512 +files/m);
+    assert.match(limits, /^Max core file size +0 +0 +bytes/m);
   });
   it("gets no descriptor but 0, 1 and 2, and its init keeps only its exit record", () => {
     assert.deepEqual(facts.get("FD")!.map((f) => f.split(":")[0]), ["0", "1", "2"], facts.get("FD")!.join(" "));
@@ -116,5 +120,21 @@ describe("isolation seen from inside a job", { skip: skipUnlessRoot }, () => {
       assert.ok(devs.includes(d), `/dev/${d} missing from ${devs.join(" ")}`);
     }
     assert.ok(!devs.includes("sda") && !devs.includes("vda") && !devs.includes("kmsg"));
+  });
+});
+
+describe("an init under a low open-files limit", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("lowfiles");
+
+  it("carries the job's limit of 4 open files and still reaps the job and records how it ended", async () => {
+    const r = root();
+    r.job("lowfiles", bashJob("lowfiles", "echo up; while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 3", "  limits: {open_files: 4}\n"));
+    assert.equal(r.bpm("start", "lowfiles").status, 0);
+    await r.waitForLog("lowfiles", "up");
+    const init = Number(r.bpm("pid", "lowfiles").stdout);
+    assert.match(readFileSync(`/proc/${init}/limits`, "utf8"), /^Max open files +4 +4 +files/m);
+    writeFileSync(`${r.path}/data/lowfiles/tmp/go`, "");
+    let listed = "";
+    await eventually(() => /^lowfiles +- +failed +exit 3 /m.test((listed = r.bpm("list", "--long").stdout)), () => listed);
   });
 });

@@ -201,9 +201,12 @@ describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot 
       spawnSync("umount", ["-l", r.path]);
     });
     for (const d of ["packages", "store"]) mkdirSync(join(r.path, d), { recursive: true });
-    r.job("filler", bashJob("filler", "dd if=/dev/zero of=/var/vcap/data/filler/fill bs=64k 2>/dev/null; exec sleep 1000", "  ephemeral_disk: true\n"));
+    // The filler fills the disk once its own start is recorded (the test says go), not while it is.
+    r.job("filler", bashJob("filler", "until [ -e /var/vcap/data/filler/go ]; do sleep 0.05; done; dd if=/dev/zero of=/var/vcap/data/filler/fill bs=64k 2>/dev/null; exec sleep 1000", "  ephemeral_disk: true\n"));
     r.job("victim", bashJob("victim", "echo VICTIM-RAN; exec sleep 1000"));
-    assert.equal(r.bpm("start", "filler").status, 0);
+    const filler = r.bpm("start", "filler");
+    assert.equal(filler.status, 0, filler.stderr);
+    writeFileSync(join(r.path, "data", "filler", "go"), "");
     // Its own log is on the full disk too: watch the disk instead.
     await eventually(() => statfsSync(r.path).bavail === 0, () => `${statfsSync(r.path).bavail} blocks free`);
 
@@ -215,7 +218,16 @@ describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot 
     const left = existsSync(runDir) ? readdirSync(runDir).filter((f) => !/\.(exit|root)$/.test(f)) : [];
     assert.deepEqual(left, [], "no pidfile, state or temporary file left");
     const cgroups = existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup/bpm" : "/sys/fs/cgroup/pids/bpm";
-    assert.ok(!readdirSync(cgroups, { recursive: true }).some((p) => String(p).endsWith("bpm-victim")), "no cgroup left");
+    // Other tests' cgroups come and go meanwhile: a listing that hit one as it went is taken again.
+    let listing: string[] | undefined;
+    for (let i = 0; !listing; i++) {
+      try {
+        listing = readdirSync(cgroups, { recursive: true }).map(String);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT" || i > 20) throw e;
+      }
+    }
+    assert.ok(!listing.some((p) => p.endsWith("bpm-victim")), "no cgroup left");
 
     // Room again: the same start works.
     rmSync(join(r.path, "data", "filler", "fill"));

@@ -84,8 +84,10 @@ describe("stop always stops: a full shared tmpfs under sys/run", { skip: skipUnl
     assert.equal(spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${r.path}/sys/run`]).status, 0);
     try {
       const other = await started(r, "other");
-      // The filler fills its own writable socket dir (sys/run/JOB) until the tmpfs is full.
-      await started(r, "filler", "echo up; dd if=/dev/zero of=/var/vcap/sys/run/filler/fill bs=64k 2>/dev/null; echo full; exec sleep 1000");
+      // The filler fills its own writable socket dir (sys/run/JOB) until the tmpfs is full,
+      // once its own start is recorded (the test says go).
+      await started(r, "filler", "echo up; until [ -e /var/vcap/sys/run/filler/go ]; do sleep 0.05; done; dd if=/dev/zero of=/var/vcap/sys/run/filler/fill bs=64k 2>/dev/null; echo full; exec sleep 1000");
+      writeFileSync(`${r.path}/sys/run/filler/go`, "");
       await r.waitForLog("filler", "full");
       const df = spawnSync("df", ["--output=avail", `${r.path}/sys/run`], { encoding: "utf8" }).stdout;
       assert.match(df, /\n\s*0\n/, df);

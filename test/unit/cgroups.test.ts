@@ -9,10 +9,13 @@ import { describe, it } from "node:test";
 import { jobCgroup, pathHash } from "../../src/runtime/cgroups.ts";
 
 describe("cgroups", () => {
-  it("places v1 jobs under bpm/ in the memory and pids hierarchies, scoped per BOSH root", () => {
+  it("places v1 jobs under bpm/ in the memory and pids hierarchies (cpu and cpuacct too, for CPU limits), scoped per BOSH root", () => {
     const v1 = mkdtempSync(join(tmpdir(), "bpm-cgroupv1-"));
     const cg = jobCgroup(v1, "/var/vcap", "bpm-web");
-    assert.deepEqual(cg, { version: 1, memory: `${v1}/memory/bpm/bpm-web`, pids: `${v1}/pids/bpm/bpm-web` });
+    assert.deepEqual(cg, {
+      version: 1, memory: `${v1}/memory/bpm/bpm-web`, pids: `${v1}/pids/bpm/bpm-web`,
+      cpu: `${v1}/cpu/bpm/bpm-web`, cpuacct: `${v1}/cpuacct/bpm/bpm-web`,
+    });
     assert.match(jobCgroup(v1, "/srv/test", "bpm-web").memory, /memory\/bpm\/root-[0-9a-f]{12}\/bpm-web$/);
     assert.notEqual(jobCgroup(v1, "/srv/test", "bpm-web").memory, jobCgroup(v1, "/srv/test2", "bpm-web").memory);
     rmSync(v1, { recursive: true });
@@ -32,7 +35,8 @@ describe("cgroups", () => {
     const v2 = mkdtempSync(join(tmpdir(), "bpm-cgroupv2-"));
     writeFileSync(join(v2, "cgroup.controllers"), "memory pids\n");
     mkdirSync(join(v2, "bpm"));
-    assert.deepEqual(jobCgroup(v2, "/var/vcap", "bpm-web"), { version: 2, memory: `${v2}/bpm/bpm-web`, pids: `${v2}/bpm/bpm-web` });
+    const dir = `${v2}/bpm/bpm-web`;
+    assert.deepEqual(jobCgroup(v2, "/var/vcap", "bpm-web"), { version: 2, memory: dir, pids: dir, cpu: dir, cpuacct: dir });
     assert.match(jobCgroup(v2, "/srv/test", "bpm-web").memory, /\/bpm\/root-[0-9a-f]{12}\/bpm-web$/);
     rmSync(v2, { recursive: true });
   });

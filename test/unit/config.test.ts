@@ -73,13 +73,13 @@ processes:
   it("reports an unknown key in every kind of map and still accepts the file", () => {
     const yaml = [
       "processes:", "- name: s", "  executable: x", "  hooks: {pre_start: /bin/true, post_stop: y}",
-      "  limits: {memory: 1G, cpu: 2}", "  additional_volumes:", "  - {path: /var/vcap/data/v, size: 3}",
+      "  limits: {memory: 1G, swap: 2}", "  additional_volumes:", "  - {path: /var/vcap/data/v, size: 3}",
       "  unsafe: {privileged: false, root: true}", "extra: 1", "",
     ].join("\n");
     const { config, warnings } = parse(yaml);
     assert.equal(config.processes[0]!.hooks.pre_start, "/bin/true");
     assert.deepEqual(warnings.map((w) => w.field), [
-      "processes[0].hooks.post_stop", "processes[0].limits.cpu", "processes[0].additional_volumes[0].size",
+      "processes[0].hooks.post_stop", "processes[0].limits.swap", "processes[0].additional_volumes[0].size",
       "processes[0].unsafe.root", "extra",
     ]);
   });
@@ -89,6 +89,36 @@ processes:
     const yaml = "processes:\n- name: s\n  executable: x\n  additional_volumes:\n  - path: /srv/bosh/data/sockets\n  - path: /var/vcap/data/sockets\n";
     assert.equal(parse(yaml, c).config.processes[0]!.additional_volumes.length, 2);
     assert.throws(() => parse(yaml.replace("/srv/bosh/data/sockets", "/srv/bosh/store/server"), c), /job's own data or store/);
+  });
+
+  it("takes null and empty fields for absent ones, as the original's Go structs did", () => {
+    // What Go's YAML marshaller writes for a config with only a name and an
+    // executable (every field, nil ones as null, empty ones as "", [] and {}),
+    // then the same with the nested maps present and empty inside.
+    const goShaped = [
+      "processes:", "- name: server", "  executable: /bin/server", "  args: []", "  env: {}", "  additional_volumes: []",
+      "  capabilities: []", "  ephemeral_disk: false", "  hooks: null", "  limits: null", "  persistent_disk: false",
+      '  workdir: ""', "  unsafe: null", '  shutdown_signal: ""',
+      "- name: nested", "  executable: /bin/nested", '  hooks: {pre_start: ""}',
+      "  limits: {memory: null, open_files: null, processes: null, core_file_size: null}",
+      '  unsafe: {privileged: null, unrestricted_volumes: null, host_pid_namespace: ""}',
+      "  args:", "  env:", "  capabilities:", "  additional_volumes:", "  workdir:", "  shutdown_signal:", "",
+    ].join("\n");
+    const { config, warnings } = parse(goShaped);
+    assert.deepEqual(warnings, []);
+    for (const p of config.processes) {
+      assert.equal(p.workdir, undefined, p.name);
+      assert.equal(p.shutdown_signal, "TERM", p.name);
+      assert.equal(p.hooks.pre_start, undefined, p.name);
+      assert.deepEqual(p.limits, {}, p.name);
+      assert.deepEqual(p.unsafe, { privileged: false, host_pid_namespace: false, unrestricted_volumes: [] }, p.name);
+      assert.deepEqual([p.args, p.env, p.capabilities, p.additional_volumes], [[], {}, [], []], p.name);
+    }
+    // An environment value is a value: empty stays empty.
+    assert.deepEqual(parse('processes:\n- name: a\n  executable: /a\n  env: {A: "", B: null, C:}\n').config.processes[0]!.env, { A: "", B: "", C: "" });
+    // What is required stays required when empty.
+    assert.throws(() => parse('processes:\n- name: a\n  executable: ""\n'), (e: Error) => e.message === "bpm.yml:3:15: processes[0].executable: is required");
+    assert.throws(() => parse('processes:\n- name: a\n  executable: /a\n  additional_volumes: [{path: ""}]\n'), /additional_volumes\[0\]\.path: is required/);
   });
 
   it("joins several problems into one message for start", () => {

@@ -26,7 +26,7 @@ function plan(yaml: string) {
     root, paths: jobPaths(root, "web"), proc, mode: "detach", job: null,
     cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(2, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100 }),
     user: { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] },
-    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL"], fs: fakeHost(proc) },
+    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL", "PERFMON"], fs: fakeHost(proc) },
     shareLock: "/var/vcap/data/bpm/locks/shared-volumes.lock",
   };
   return buildPlan(input);
@@ -45,12 +45,15 @@ describe("launch plan", () => {
     assert.equal(p.noNewPrivs, true);
     assert.deepEqual(plan(base + "  capabilities: [NET_BIND_SERVICE, CAP_NET_BIND_SERVICE]\n").capabilities, ["NET_BIND_SERVICE"]);
   });
-  it("gives a privileged job root and the host's bounding set", () => {
+  it("gives a privileged job root, the original's capabilities (0-37) the host allows, and no nosuid mount", () => {
     const p = plan(base + "  unsafe: {privileged: true}\n");
     assert.deepEqual(p.user, { uid: 0, gid: 0, groups: [0] });
-    assert.deepEqual(p.capabilities, ["CHOWN", "KILL"]);
+    assert.deepEqual(p.capabilities, ["CHOWN", "KILL"], "the host's CHOWN, KILL and PERFMON: PERFMON (38) was never in the set");
     assert.equal(p.noNewPrivs, false);
     assert.ok(!p.mounts.some((m) => m.kind === "mask"));
+    assert.deepEqual(p.mounts.filter((m) => "flags" in m && m.flags.includes("nosuid")), []);
+    assert.deepEqual(p.mounts.at(-1), { kind: "rootro", flags: ["ro", "nodev"] });
+    assert.deepEqual(plan(base).mounts.at(-1), { kind: "rootro", flags: ["ro", "nosuid", "nodev"] });
   });
   it("sets rlimits from the config, or passes on bpm's own open-files limit", () => {
     assert.deepEqual(plan(base).rlimits, [{ name: "nofile", soft: 4096, hard: 4096 }]);

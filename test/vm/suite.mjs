@@ -22,6 +22,8 @@ export const VM_TESTS = [
   "test/integration/hardening.test.ts",
   "test/integration/volumes.test.ts",
   "test/integration/security.test.ts",
+  "test/integration/cpu.test.ts",
+  "test/integration/shutdown-timeout.test.ts",
 ];
 /** What only a systemd-booted guest can run. */
 export const SYSTEMD_TESTS = ["test/integration/systemd-monit.test.ts"];

@@ -5,7 +5,7 @@ import { describeExit, formatTable, listProcesses } from "../../lifecycle/list.t
 export default command({
   meta: { name: "list", description: "List every process of every job with its pid and status" },
   args: {
-    json: { type: "boolean", description: "machine-readable output, with how each process last ended and its cgroup usage" },
+    json: { type: "boolean", description: "machine-readable output, with how each process last ended and its cgroup usage (memory, pids, CPU time)" },
     long: { type: "boolean", alias: "l", description: "add a column saying how each process last ended" },
   },
   async run({ args }) {

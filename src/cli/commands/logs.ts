@@ -49,7 +49,7 @@ export default command({
     all: { type: "boolean", alias: "a", description: "both stdout and stderr logs" },
     err: { type: "boolean", alias: "e", description: "the stderr log only" },
     follow: { type: "boolean", alias: "f", description: "keep printing as the logs grow (Ctrl-C to stop)" },
-    lines: { type: "string", alias: "n", description: "how many lines (default 25)" },
+    lines: { type: "string", alias: "n", valueHint: "N", description: "how many lines (default 25)" },
     quiet: { type: "boolean", alias: "q", description: "no ==> file <== headers" },
   },
   async run({ args }) {

@@ -8,8 +8,8 @@ export default command({
   meta: { name: "run", description: "Run a job's process in the foreground and exit with its status (errands)" },
   args: {
     ...jobArgs,
-    volume: { type: "string", alias: "v", description: "extra volume PATH[:writable,mount_only,allow_executions,shared]; repeatable" },
-    env: { type: "string", alias: "e", description: "extra environment KEY=VALUE; repeatable, the last of a name wins" },
+    volume: { type: "string", alias: "v", valueHint: "PATH[:OPTS]", description: "extra volume; OPTS: writable,mount_only,allow_executions,shared; repeatable" },
+    env: { type: "string", alias: "e", valueHint: "KEY=VALUE", description: "extra environment; repeatable, the last of a name wins" },
   },
   async run({ args, rawArgs }) {
     const ctx = jobContext(requireJob(args), args.process);

@@ -9,7 +9,7 @@ export default command({
   args: {
     ...jobArgs,
     startup: { type: "boolean", description: "start the process in the foreground like `run`, traced from before its first instruction" },
-    output: { type: "string", alias: "o", description: "write the trace to this file instead of the terminal" },
+    output: { type: "string", alias: "o", valueHint: "FILE", description: "write the trace to this file instead of the terminal" },
   },
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);

@@ -20,7 +20,7 @@ function target(arg: string) {
 export default command(
   {
     meta: { name: "validate", description: "Check bpm.yml files and print every problem with file:line:column" },
-    args: { targets: { type: "positional", required: false, description: "job names or paths to bpm.yml (default: every job under ROOT/jobs)" } },
+    args: { targets: { type: "positional", required: false, valueHint: "[JOB | PATH]...", description: "job names or paths to bpm.yml (default: every job under ROOT/jobs)" } },
     run({ args }) {
       let names = (args._ as string[]).length ? (args._ as string[]) : [];
       if (names.length === 0) {
@@ -38,8 +38,8 @@ export default command(
           continue;
         }
         try {
-          const { warnings } = loadJobConfig(t.file, { root: t.root, job: t.job });
-          for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
+          const { warnings, advice } = loadJobConfig(t.file, { root: t.root, job: t.job });
+          for (const w of [...warnings, ...advice]) process.stdout.write(`warning: ${formatProblem(w)}\n`);
           process.stdout.write(`ok: ${t.file}\n`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
