@@ -87,7 +87,10 @@ describe(`CPU limits (cgroup v${v2 ? 2 : 1}, as this kernel has them)`, { skip: 
     await r.waitForLog("ceiling", "spinning", UP_MS);
     if (v2) assert.equal(read(cg.cpu, "cpu.max"), "10000 100000");
     else assert.equal(read(cg.cpu, "cpu.cfs_quota_us"), "10000");
-    await assertCeiling(cg, 0.05, 0.15);
+    // The kernel checks a ceiling at its timer ticks: each spinning CPU may run up to a tick
+    // (4 ms at the VM kernel's 250 Hz) past the quota in a period, which shows at 0.1. Still
+    // well below what the old ceiling of 0.25 allowed.
+    await assertCeiling(cg, 0.05, 0.2);
 
     succeeds(r.bpm("stop", "ceiling"));
     assert.deepEqual(cgroupDirs(cg).filter(existsSync), [], "no cgroup left, cpu's included");
