@@ -61,7 +61,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function fetchText(url: string, timeoutMs = 15_000): Promise<string> {
+// Until the server answers: a Node.js server starting under emulation, on a loaded machine, can take a minute.
+async function fetchText(url: string, timeoutMs = 120_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
