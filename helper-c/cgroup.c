@@ -134,7 +134,10 @@ static int kill_all(const struct cgroup_plan *cg) {
 }
 
 int cgroup_remove(const struct plan *p, char *why, size_t cap) {
-    const struct cgroup_plan *cg = &p->cg;
+    return cgroup_remove_layout(&p->cg, why, cap);
+}
+
+int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap) {
     /* v2 (Linux 5.14+): one write kills every process, even one forking as we go. */
     if (cg->kill_file) write_small(cg->kill_file, "1");
     for (int waited = 0; kill_all(cg) > 0; waited += 10) {

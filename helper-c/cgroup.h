@@ -10,6 +10,8 @@ void cgroup_create(const struct plan *plan);
 /* Kills everything in the job's cgroup and removes its directories; the
  * parents stay. Returns 0, or -1 with a reason in why. */
 int cgroup_remove(const struct plan *plan, char *why, size_t cap);
+/* The same for a layout a record gave (what an earlier start made). */
+int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap);
 /* How many of the job's processes the kernel's OOM killer has killed, or -1. */
 long long cgroup_oom_kills(const struct plan *plan);
 #endif

@@ -102,8 +102,10 @@ void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
         json_number(extra, sizeof extra, "pid", dead->pid);
         bpmlog("info", "cleaning-up-failed-process", extra);
     }
-    /* With no state too: a bpm killed mid-start leaves a cgroup. */
+    /* Where the dead run's start put its cgroup, as recorded; then where
+     * this start will (with no state too: a bpm killed mid-start leaves a cgroup). */
     char why[600];
+    if (dead && dead->cg.n_dirs && cgroup_remove_layout(&dead->cg, why, sizeof why)) fail("%s", why);
     if (cgroup_remove(p, why, sizeof why)) fail("%s", why);
     state_clear(p);
     if (p->status_path) unlink(p->status_path);

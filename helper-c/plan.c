@@ -119,6 +119,7 @@ static int parse_job(struct plan *p, const char *tag) {
     else if (!strcmp(tag, "bpmlog")) { j->bpmlog = field(tag); j->log_base = field(tag); }
     else if (!strcmp(tag, "event")) { j->event = field(tag); j->error_prefix = field(tag); }
     else if (!strcmp(tag, "refuse")) j->refuse = field(tag);
+    else if (!strcmp(tag, "record")) j->record = field(tag);
     else if (!strcmp(tag, "logs")) {
         j->stdout_log = field(tag); j->stderr_log = field(tag);
     } else if (!strcmp(tag, "logowner")) {

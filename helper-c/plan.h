@@ -61,6 +61,7 @@ struct job_plan {
     const char *shutdown_signal;       /* TERM or INT, recorded in the state for stop */
     unsigned long long shutdown_timeout_ms;  /* the wait before QUIT (shutdown_timeout), recorded likewise */
     unsigned long long grace_ms, quit_ms, kill_ms;  /* stop's schedule; the state's shutdown timeout wins over grace_ms */
+    const char *record;                /* start: the record's body (src/plan/record.ts), written after the header state.c adds */
 };
 
 struct plan {

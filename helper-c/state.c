@@ -7,10 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define STATE_VERSION "bpm-state 2"
+#define RECORD_VERSION "bpm-state 3"
+#define LEGACY_RECORD_VERSION "bpm-state 2"
+/* A record holds the job's environment and seccomp program: bounded all the same. */
+#define MAX_RECORD_BYTES (4u << 20)
 
 int state_enter(const struct plan *p, struct state *out, int stopping) {
     /* Stop always stops: a bpm.log the job spoiled, or no room for a lock file, does not fail it. */
@@ -19,39 +23,89 @@ int state_enter(const struct plan *p, struct state *out, int stopping) {
     return state_read(p, out);
 }
 
-int state_read(const struct plan *p, struct state *out) {
-    memset(out, 0, sizeof *out);
-    if (!p->job.state) return 0;
-    int fd = open(p->job.state, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return 0;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+/* This boot's id, once; "" if the kernel does not say. */
+static const char *boot_id(void) {
+    static char id[40];
+    static int read_once;
+    if (!read_once) {
+        read_once = 1;
+        int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, id, sizeof id - 1);
+        if (fd >= 0) close(fd);
+        id[n > 0 ? n : 0] = '\0';
+        id[strcspn(id, "\n")] = '\0';
+    }
+    return id;
+}
+
+/* Undoes the record's %XX escapes in place. */
+static void unescape(char *s) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        unsigned hi, lo;
+        if (r[0] == '%' && sscanf(r + 1, "%1x%1x", &hi, &lo) == 2) { *w++ = (char)(hi << 4 | lo); r += 2; }
+        else *w++ = *r;
+    }
+    *w = '\0';
+}
+
+/* The whole file, NUL-terminated, in memory that stays (the strings of a
+ * state point into it); NULL if missing, a symlink, not regular or too big. */
+static char *slurp(const char *path) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (unsigned long long)st.st_size < MAX_RECORD_BYTES) {
+        buf = malloc((size_t)st.st_size + 1);
+        if (buf && read_exact(fd, buf, (size_t)st.st_size) == 0) buf[st.st_size] = '\0';
+        else { free(buf); buf = NULL; }
+    }
     close(fd);
-    if (n <= 0) return 0;
-    buf[n] = '\0';
-    if (strncmp(buf, STATE_VERSION "\n", strlen(STATE_VERSION) + 1)) return 0;
+    return buf;
+}
+
+int state_read_file(const char *path, struct state *out) {
+    memset(out, 0, sizeof *out);
+    char *buf = path ? slurp(path) : NULL;
+    if (!buf) return 0;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    if (line && !strcmp(line, RECORD_VERSION)) out->version = 3;
+    else if (line && !strcmp(line, LEGACY_RECORD_VERSION)) out->version = 2;
+    else { free(buf); return 0; }
     unsigned long long pid = 0, start = 0;
     int have = 0;
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    struct cgroup_plan *cg = &out->cg;
+    for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *space = strchr(line, ' ');
         if (!space) continue;
         *space = '\0';
-        const char *value = space + 1;
+        char *value = space + 1;
+        unescape(value);
         if (!strcmp(line, "pid") && !parse_u64(value, &pid) && pid > 0 && pid < 0x7fffffff) have |= 1;
         else if (!strcmp(line, "start-time") && !parse_u64(value, &start)) have |= 2;
+        else if (!strcmp(line, "boot-id") && strlen(value) < sizeof out->boot_id) strcpy(out->boot_id, value);
         else if (!strcmp(line, "shutdown-signal") && strlen(value) < sizeof out->shutdown_signal) strcpy(out->shutdown_signal, value);
         else if (!strcmp(line, "shutdown-timeout-ms") && parse_u64(value, &out->shutdown_timeout_ms)) out->shutdown_timeout_ms = 0;
+        else if (out->version == 3 && !strcmp(line, "cgroup") && cg->n_dirs < MAX_CGROUPS && value[0] == '/') cg->dirs[cg->n_dirs++] = value;
+        else if (out->version == 3 && !strcmp(line, "cgroup-kill") && value[0] == '/') cg->kill_file = value;
+        else if (out->version == 3 && !strcmp(line, "cgroup-oom") && value[0] == '/') cg->oom_file = value;
     }
-    if (have != 3) return 0;
+    if (have != 3) { free(buf); memset(out, 0, sizeof *out); return 0; }
     out->pid = (pid_t)pid;
     out->start_time = start;
-    if (!out->shutdown_signal[0]) strcpy(out->shutdown_signal, "TERM");
+    if (strcmp(out->shutdown_signal, "INT")) strcpy(out->shutdown_signal, "TERM");
     return 1;
+}
+
+int state_read(const struct plan *p, struct state *out) {
+    return state_read_file(p->job.state, out);
 }
 
 int state_running(const struct state *s) {
     unsigned long long now;
     char st;
+    if (s->boot_id[0] && strcmp(s->boot_id, boot_id())) return 0;
     /* A zombie is gone: only nobody has reaped it yet. */
     return s->pid > 0 && proc_stat(AT_FDCWD, s->pid, &st, &now) == 0 && now == s->start_time && st != 'Z' && st != 'X';
 }
@@ -59,16 +113,22 @@ int state_running(const struct state *s) {
 int state_write(const struct plan *p, pid_t pid, unsigned long long start_time) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char text[256], timeout[48] = "";
-    if (p->job.shutdown_timeout_ms) snprintf(timeout, sizeof timeout, "shutdown-timeout-ms %llu\n", p->job.shutdown_timeout_ms);
-    int n = snprintf(text, sizeof text, STATE_VERSION "\npid %d\nstart-time %llu\nstarted-at %lld\nshutdown-signal %s\n%s", (int)pid,
-                     start_time, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                     p->job.shutdown_signal ? p->job.shutdown_signal : "TERM", timeout);
-    if (n < 0 || (size_t)n >= sizeof text) { errno = EOVERFLOW; return -1; }
-    if (write_file_at(p->job.state, text, (size_t)n, 0600)) return -1;
+    const char *body = p->job.record ? p->job.record : "";
+    char header[256];
+    int h = snprintf(header, sizeof header, RECORD_VERSION "\npid %d\nstart-time %llu\nboot-id %s\nstarted-at %lld\n", (int)pid,
+                     start_time, boot_id(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (h < 0 || (size_t)h >= sizeof header) { errno = EOVERFLOW; return -1; }
+    size_t blen = strlen(body);
+    char *text = malloc((size_t)h + blen);
+    if (!text) return -1;
+    memcpy(text, header, (size_t)h);
+    memcpy(text + h, body, blen);
+    int bad = write_file_at(p->job.state, text, (size_t)h + blen, 0600);
+    free(text);
+    if (bad) return -1;
     /* monit reads the pid with no trailing newline. */
-    n = snprintf(text, sizeof text, "%d", (int)pid);
-    return write_file_at(p->job.pidfile, text, (size_t)n, 0644);
+    h = snprintf(header, sizeof header, "%d", (int)pid);
+    return write_file_at(p->job.pidfile, header, (size_t)h, 0644);
 }
 
 void state_clear(const struct plan *p) {

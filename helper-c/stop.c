@@ -67,9 +67,14 @@ int stop_main(const char *plan_source) {
     plan_receive(plan_source, &plan);
     struct state st;
     char why[600], extra[200];
-    if (!state_enter(&plan, &st, 1) || !state_running(&st)) {
+    int have = state_enter(&plan, &st, 1);
+    /* The cgroup the record names (where that start put it), else where the
+     * CLI says a start puts it (a record the previous bpm wrote, or none). */
+    const struct cgroup_plan *cg = have && st.cg.n_dirs ? &st.cg : &plan.cg;
+    if (!have || !state_running(&st)) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
+        if (cg != &plan.cg && cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
         if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
         state_clear(&plan);
         bpmlog("info", "complete", NULL);
@@ -91,7 +96,7 @@ int stop_main(const char *plan_source) {
     const char *how = stop_init(st.pid, st.start_time, sig, grace_ms, &plan.job);
     snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, how);
     if (!strcmp(how, "quit") || !strcmp(how, "killed")) bpmlog("error", "forceful-shutdown", extra);
-    if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
+    if (cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
     state_clear(&plan);
     bpmlog("info", "complete", extra);
     return 0;

@@ -6,6 +6,8 @@ import type { JobPaths } from "../bosh/paths.ts";
 import type { Identity } from "./identity.ts";
 
 export interface JobBook {
+  /** The job and process, as the record names them. */
+  name: { job: string; process: string };
   /** flock()ed for the whole command: start, stop and run of one process are serialised. */
   lock: string;
   stateFile: string;
@@ -45,6 +47,7 @@ const ERROR_PREFIX: Record<string, string> = {
 export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; shutdownTimeoutMs?: number; refuse?: string } = {}): JobBook {
   const event = `bpm.${command}`;
   return {
+    name: { job: paths.job, process: paths.proc },
     lock: paths.lockFile,
     stateFile: paths.stateFile,
     pidfile: paths.pidfile,

@@ -4,6 +4,7 @@ import { capabilityNumber } from "../config/capabilities.ts";
 import type { JobBook } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { LaunchPlan } from "./plan.ts";
+import { recordBody } from "./record.ts";
 
 export const PLAN_VERSION = "BPMPLAN1";
 
@@ -54,6 +55,8 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
   return records((rec) => {
     rec("mode", plan.mode);
     if (plan.job) job(rec, plan.job);
+    // What the helper records once the job runs (start), for every later command.
+    if (plan.job && plan.mode === "detach" && plan.job.refuse === null) rec("record", recordBody(plan));
     cgroup(rec, plan.cgroup, plan.job !== null);
     for (const ns of plan.namespaces) rec("ns", ns);
     for (const d of plan.preps) rec("prep", d.path, d.mode, d.uid, d.gid, d.kind);

@@ -14,8 +14,3 @@ export function startTime(pid: number): number | null {
   if (fields[0] === "Z" || fields[0] === "X") return null;
   return Number(fields[19]);
 }
-
-export function isAlive(pid: number, start: number): boolean {
-  return pid > 0 && startTime(pid) === start;
-}
-

@@ -1,20 +1,16 @@
 // What a started process leaves on the tmpfs under ROOT/sys/run/bpm/JOB, so
 // that later commands (and a later boot, which wipes it) know the truth:
-// the pidfile for monit, a state file, and the exit record the init writes.
-// The helper writes the state (helper-c/state.c) as "key value" lines, the
-// format both sides read.
+// the pidfile for monit, the record of what start made (its format:
+// src/plan/record.ts; written by helper-c/state.c), and the exit record the
+// init writes.
 import { readFileSync } from "node:fs";
 import type { JobPaths } from "../bosh/paths.ts";
-import { isAlive } from "./procs.ts";
+import { parseRecord, type ProcessRecord } from "../plan/record.ts";
+import { startTime } from "./procs.ts";
 
-export interface ProcessState {
-  pid: number;
-  /** Start time of pid from /proc, to tell it from a recycled pid. */
-  startTime: number;
-  startedAt: string;
-  /** Recorded at start, so stop works even if the config has since broken. */
-  shutdownSignal: "TERM" | "INT";
-}
+export type { ProcessRecord };
+/** The name the commands used before the record held more than the pid. */
+export type ProcessState = ProcessRecord;
 
 export interface ExitRecord {
   /** Exit code, or null when killed by a signal. */
@@ -23,29 +19,18 @@ export interface ExitRecord {
   at: string;
 }
 
-const STATE_VERSION = "bpm-state 2";
-
-export function readState(paths: JobPaths): ProcessState | null {
+/** The record at a state file, or null if there is none we can read. */
+export function readRecordAt(file: string): ProcessRecord | null {
   let text: string;
   try {
-    text = readFileSync(paths.stateFile, "utf8");
+    text = readFileSync(file, "utf8");
   } catch {
     return null;
   }
-  const lines = text.split("\n");
-  if (lines[0] !== STATE_VERSION) return null;
-  const kv = new Map(lines.slice(1).filter(Boolean).map((l) => [l.slice(0, l.indexOf(" ")), l.slice(l.indexOf(" ") + 1)] as const));
-  const pid = Number(kv.get("pid"));
-  const startTime = Number(kv.get("start-time"));
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(startTime)) return null;
-  const at = Number(kv.get("started-at"));
-  return {
-    pid,
-    startTime,
-    startedAt: new Date(Number.isFinite(at) ? at : 0).toISOString(),
-    shutdownSignal: kv.get("shutdown-signal") === "INT" ? "INT" : "TERM",
-  };
+  return parseRecord(text);
 }
+
+export const readState = (paths: JobPaths) => readRecordAt(paths.stateFile);
 
 export function readExit(paths: JobPaths): ExitRecord | null {
   try {
@@ -59,7 +44,21 @@ export function readExit(paths: JobPaths): ExitRecord | null {
 
 export type Status = "running" | "failed" | "stopped";
 
-export function statusOf(state: ProcessState | null): Status {
+let thisBoot: string | undefined;
+/** This boot's id (the kernel's random boot_id). */
+export function bootId(): string {
+  thisBoot ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  return thisBoot;
+}
+
+/** The liveness rule (helper-c/state.c's state_running is the same): the
+ * recorded pid lives, with the recorded start time, in the recorded boot. */
+export function isLive(r: ProcessRecord): boolean {
+  if (r.bootId !== null && r.bootId !== bootId()) return false;
+  return r.pid > 0 && startTime(r.pid) === r.startTime;
+}
+
+export function statusOf(state: ProcessRecord | null): Status {
   if (!state) return "stopped";
-  return isAlive(state.pid, state.startTime) ? "running" : "failed";
+  return isLive(state) ? "running" : "failed";
 }
