@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import { isatty } from "node:tty";
 import type { ProcessConfig } from "../config/schema.ts";
 import { ensureDir, openAppend } from "../runtime/files.ts";
+import { encodePlan } from "../plan/encode.ts";
 import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { readExit } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
@@ -83,7 +84,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
   const forward = FORWARDED.map((sig) => [sig, () => child?.kill(sig)] as const);
   for (const [sig, fn] of forward) process.on(sig, fn);
   try {
-    const launched = await launch(ctx.helper(), plan, {
+    const launched = await launch(ctx.helper(), encodePlan(plan), {
       stdio: [stdin, "pipe", "pipe"],
       beforeExec: opts.beforeExec,
       // Read from the first moment: Node discards what nobody reads once the helper exits.

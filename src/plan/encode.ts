@@ -5,6 +5,7 @@ import type { JobBook } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { LaunchPlan } from "./plan.ts";
 import { recordBody } from "./record.ts";
+import type { EnterPlan } from "./enter.ts";
 
 export const PLAN_VERSION = "BPMPLAN1";
 
@@ -50,8 +51,41 @@ function cgroup(rec: Rec, cg: CgroupLayout, make: boolean): void {
   rec("cgoom", cg.oomFile);
 }
 
-/** The plan for the helper's start and launch verbs, or for its shell verb (`target`: the init to enter). */
-export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
+/** Who the job's program runs as: user, groups, capabilities, rlimits, no_new_privs. */
+function identity(rec: Rec, p: Pick<LaunchPlan, "user" | "capabilities" | "rlimits" | "noNewPrivs">): void {
+  rec("user", p.user.uid, p.user.gid);
+  for (const g of p.user.groups) rec("group", g);
+  let caps = 0n;
+  for (const c of p.capabilities) caps |= 1n << BigInt(capabilityNumber(c)!);
+  rec("caps", caps.toString());
+  for (const r of p.rlimits) rec("rlimit", r.name, r.soft, r.hard);
+  if (p.noNewPrivs) rec("nonewprivs");
+}
+
+/** What it runs, where, with what environment. */
+function program(rec: Rec, p: Pick<LaunchPlan, "cwd" | "executable" | "args" | "env">): void {
+  rec("cwd", p.cwd);
+  rec("exe", p.executable);
+  rec("arg", p.executable);
+  for (const a of p.args) rec("arg", a);
+  for (const [k, v] of Object.entries(p.env)) rec("env", `${k}=${v}`);
+}
+
+/** The plan for the helper's shell verb: join, enter, become the job, run the program. */
+export function encodeEnterPlan(plan: EnterPlan): Buffer {
+  return records((rec) => {
+    rec("mode", "foreground");
+    for (const p of plan.cgroupProcs) rec("cgroup", p);
+    for (const ns of plan.namespaces) rec("ns", ns);
+    identity(rec, plan);
+    if (plan.seccomp) rec("seccomp", plan.seccomp);
+    program(rec, plan);
+    rec("target", plan.target);
+  });
+}
+
+/** The plan for the helper's start and launch verbs. */
+export function encodePlan(plan: LaunchPlan): Buffer {
   return records((rec) => {
     rec("mode", plan.mode);
     if (plan.job) job(rec, plan.job);
@@ -78,24 +112,13 @@ export function encodePlan(plan: LaunchPlan, target?: number): Buffer {
         case "rootro": rec("rootro", m.flags.join(",")); break;
       }
     }
-    rec("user", plan.user.uid, plan.user.gid);
-    for (const g of plan.user.groups) rec("group", g);
-    let caps = 0n;
-    for (const c of plan.capabilities) caps |= 1n << BigInt(capabilityNumber(c)!);
-    rec("caps", caps.toString());
-    for (const r of plan.rlimits) rec("rlimit", r.name, r.soft, r.hard);
-    if (plan.noNewPrivs) rec("nonewprivs");
+    identity(rec, plan);
     if (plan.subreaper) rec("subreaper");
     if (plan.seccomp) rec("seccomp", Buffer.from(plan.seccomp).toString("hex"));
-    rec("cwd", plan.cwd);
-    rec("exe", plan.executable);
-    rec("arg", plan.executable);
-    for (const a of plan.args) rec("arg", a);
-    for (const [k, v] of Object.entries(plan.env)) rec("env", `${k}=${v}`);
+    program(rec, plan);
     if (plan.statusFile) rec("status", plan.statusFile);
     if (plan.pause) rec("pause");
     if (plan.reaper) rec("reaper", plan.reaper);
-    if (target !== undefined) rec("target", target);
   });
 }
 

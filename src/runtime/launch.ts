@@ -5,8 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import { encodePlan } from "../plan/encode.ts";
-import type { LaunchPlan } from "../plan/plan.ts";
 
 export type Stdio = number | "ignore" | "inherit" | "pipe";
 
@@ -24,8 +22,6 @@ export interface Launched {
 
 export interface LaunchOptions {
   verb?: "launch" | "shell";
-  /** shell: the host pid of the running container's init to enter. */
-  target?: number;
   stdio: [Stdio, Stdio, Stdio];
   /** Startup tracing: called once the init exists while the job waits before
    * exec; when it resolves, the job is let go. */
@@ -39,8 +35,8 @@ export function exitStatus(child: ChildProcess): Promise<number> {
   return new Promise((res) => child.on("exit", (code, sig) => res(code ?? 128 + (osConstants.signals[sig!] ?? 0))));
 }
 
-/** Spawns the helper with the plan and resolves once it has said whether the job runs. */
-export function launch(helper: string, plan: LaunchPlan, opts: LaunchOptions): Promise<Launched> {
+/** Spawns the helper with the plan (encoded for its verb: encodePlan, encodeEnterPlan) and resolves once it has said whether the job runs. */
+export function launch(helper: string, plan: Buffer, opts: LaunchOptions): Promise<Launched> {
   const pause = opts.beforeExec !== undefined;
   // fd 3: plan in, report out; fd 4: the go-ahead for startup tracing.
   const stdio = [...opts.stdio, "pipe" as const, ...(pause ? ["pipe" as const] : [])];
@@ -94,6 +90,6 @@ export function launch(helper: string, plan: LaunchPlan, opts: LaunchOptions): P
       resolve({ child, alreadyRunning: false, pid, failure: "the helper ended without a word", exit });
     });
   });
-  channel.write(encodePlan(plan, opts.target));
+  channel.write(plan);
   return said;
 }

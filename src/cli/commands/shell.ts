@@ -1,5 +1,4 @@
 import { command, jobArgs, requireJob } from "../command.ts";
-import { processConfig } from "../../lifecycle/config.ts";
 import { jobContext, logged } from "../../lifecycle/job.ts";
 import { shell } from "../../lifecycle/shell.ts";
 
@@ -8,6 +7,6 @@ export default command({
   args: jobArgs,
   async run({ args }) {
     const ctx = jobContext(requireJob(args), args.process);
-    return logged(ctx, "shell", async () => shell(ctx, (await processConfig(ctx, "shell")).proc));
+    return logged(ctx, "shell", () => shell(ctx));
   },
 });
