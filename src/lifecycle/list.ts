@@ -1,12 +1,16 @@
-// `bpm list`: every process of every job with a bpm.yml, with its status
-// computed from the state file and the live process table. It never fails
+// `bpm list`: every process of every job with a bpm.yml or a record, with
+// its status computed from the record and the live process table. It never fails
 // on what sits beside a job's state (a stray file, a start or stop under
 // way): whatever is not a job's state, or vanishes while read, is skipped.
 import { readdirSync, existsSync, type Dirent } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, reservedJobName, type ExternalPath } from "../bosh/paths.ts";
 import { configKey, readCachedConfig } from "../config/cache.ts";
 import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
-import { readExit, readState, statusOf, type ExitRecord, type Status } from "../runtime/state.ts";
+import { readExit, readState, statusOf, type ExitRecord, type ProcessRecord, type Status } from "../runtime/state.ts";
+
+/** What bpm.yml says of a process today: it names it; it does not (renamed,
+ * removed); it cannot be read; there is none (the job is gone). */
+export type ConfigStatus = "named" | "not-named" | "unreadable" | "missing";
 
 export interface ProcessRow {
   name: string;
@@ -14,6 +18,7 @@ export interface ProcessRow {
   process: string;
   status: Status;
   pid: number | null;
+  config: ConfigStatus;
   lastExit: (ExitRecord & { oomKilled: boolean }) | null;
   memoryBytes: number | null;
   pids: number | null;
@@ -33,9 +38,8 @@ export interface Detail {
   usage: boolean;
 }
 
-function row(root: ExternalPath, job: string, proc: string, detail: Detail): ProcessRow {
+function row(root: ExternalPath, job: string, proc: string, config: ConfigStatus, state: ProcessRecord | null, detail: Detail): ProcessRow {
   const paths = jobPaths(root, job, proc);
-  const state = readState(paths);
   const status = statusOf(state);
   const exit = detail.exit ? readExit(paths) : null;
   // The cgroup's counters: for --json, or to tell an OOM kill from another SIGKILL.
@@ -46,6 +50,7 @@ function row(root: ExternalPath, job: string, proc: string, detail: Detail): Pro
     process: proc,
     status,
     pid: status === "running" ? state!.pid : null,
+    config,
     lastExit: exit ? { ...exit, oomKilled: (usage?.oomKills ?? 0) > 0 && exit.signal === 9 } : null,
     memoryBytes: status === "running" ? (usage?.memoryBytes ?? null) : null,
     pids: status === "running" ? (usage?.pids ?? null) : null,
@@ -73,39 +78,64 @@ function entries(dir: string): Dirent[] {
   }
 }
 
+/** The records under a job's run directory, by process name in name order:
+ * whatever is not a record bpm wrote (or vanishes meanwhile) is skipped. */
+function recordsOf(root: ExternalPath, job: string): Map<string, ProcessRecord> {
+  const found = new Map<string, ProcessRecord>();
+  for (const f of entries(`${bpmDirs(root).runDir}/${job}`)) {
+    const m = /^(.+)\.state$/.exec(f.name);
+    if (!m || !f.isFile()) continue;
+    try {
+      const paths = jobPaths(root, job, m[1]);
+      const record = readState(paths);
+      if (record) found.set(record.entry?.process ?? paths.proc, record);
+    } catch {
+      // Not a name bpm gives: not a job's record.
+    }
+  }
+  return found;
+}
+
+/**
+ * Every job with a bpm.yml or a record, in name order: first the processes
+ * bpm.yml names (config order), then those with a record it does not name
+ * (renamed or removed since their start, or every recorded one when bpm.yml
+ * cannot be read or is gone). The contract's stderr lines stay: a bpm.yml
+ * that cannot be read says so, and a running process one that can be read
+ * does not name is "extra" (its row is listed all the same).
+ */
 export async function listProcesses(detail: Detail, root: ExternalPath = boshRoot()): Promise<Listing> {
   const rows: ProcessRow[] = [];
   const warnings: string[] = [];
-  const known = new Set<string>();
-  for (const { name: job } of entries(bpmDirs(root).jobsDir)) {
+  const { jobsDir, runDir } = bpmDirs(root);
+  const jobs = new Set<string>();
+  for (const e of entries(jobsDir)) jobs.add(e.name);
+  for (const e of entries(runDir)) if (e.isDirectory()) jobs.add(e.name);
+  for (const job of [...jobs].sort()) {
+    let config: ConfigStatus = "missing";
+    let names: string[] = [];
     try {
-      if (!existsSync(jobPaths(root, job).config)) continue;
-      const reserved = reservedJobName(job);
-      if (reserved) throw new Error(reserved);
-      for (const name of await processNames(root, job)) {
-        rows.push(row(root, job, name, detail));
-        known.add(jobPaths(root, job, name).id);
-      }
+      if (existsSync(jobPaths(root, job).config)) {
+        config = "unreadable";
+        const reserved = reservedJobName(job);
+        if (reserved) throw new Error(reserved);
+        names = await processNames(root, job);
+        for (const name of names) jobPaths(root, job, name);
+        config = "not-named";
+      } else if (reservedJobName(job)) continue;
     } catch (e) {
+      // Not a job name bpm gives, with no bpm.yml: nothing of a job's.
+      if (config === "missing") continue;
       warnings.push(`invalid config for ${job}: ${(e as Error).message}`);
-      known.add(`job:${job}`);
+      names = [];
     }
-  }
-  // Running processes that no config mentions any more: only job directories
-  // holding state files count.
-  const runDir = bpmDirs(root).runDir;
-  for (const dir of entries(runDir)) {
-    if (!dir.isDirectory() || known.has(`job:${dir.name}`)) continue;
-    for (const f of entries(`${runDir}/${dir.name}`)) {
-      const m = /^(.+)\.state$/.exec(f.name);
-      if (!m || !f.isFile()) continue;
-      try {
-        const paths = jobPaths(root, dir.name, m[1]);
-        if (known.has(paths.id)) continue;
-        if (statusOf(readState(paths)) === "running") warnings.push(`extra process running: process (${decodeContainerId(paths.id)}) not defined`);
-      } catch {
-        // Not a name bpm gives (or gone meanwhile): not a job's state.
-      }
+    const records = recordsOf(root, job);
+    for (const name of names) rows.push(row(root, job, name, "named", records.get(name) ?? null, detail));
+    for (const [name, record] of records) {
+      if (names.includes(name)) continue;
+      const r = row(root, job, name, config, record, detail);
+      rows.push(r);
+      if (config !== "unreadable" && r.status === "running") warnings.push(`extra process running: process (${decodeContainerId(jobPaths(root, job, name).id)}) not defined`);
     }
   }
   return { rows, warnings };
@@ -122,4 +152,9 @@ export function describeExit(e: ProcessRow["lastExit"]): string {
   if (!e) return "-";
   const how = e.oomKilled ? "oom-killed" : e.signal ? `signal ${e.signal}` : `exit ${e.code}`;
   return `${how} at ${e.at}`;
+}
+
+/** Whether bpm.yml still names a process (list --long). */
+export function describeConfig(c: ConfigStatus): string {
+  return { named: "ok", "not-named": "not in bpm.yml", unreadable: "bpm.yml unreadable", missing: "no bpm.yml" }[c];
 }

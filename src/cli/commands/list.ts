@@ -1,12 +1,12 @@
 import { writeOut } from "../output.ts";
 import { command } from "../command.ts";
-import { describeExit, formatTable, listProcesses } from "../../lifecycle/list.ts";
+import { describeConfig, describeExit, formatTable, listProcesses } from "../../lifecycle/list.ts";
 
 export default command({
   meta: { name: "list", description: "List every process of every job with its pid and status" },
   args: {
     json: { type: "boolean", description: "machine-readable output, with how each process last ended and its cgroup usage (memory, pids, CPU time)" },
-    long: { type: "boolean", alias: "l", description: "add a column saying how each process last ended" },
+    long: { type: "boolean", alias: "l", description: "add columns saying how each process last ended and whether bpm.yml still names it" },
   },
   async run({ args }) {
     const { rows, warnings } = await listProcesses({ exit: Boolean(args.long || args.json), usage: Boolean(args.json) });
@@ -15,7 +15,7 @@ export default command({
       writeOut(JSON.stringify(rows, null, 2) + "\n");
       return;
     }
-    const cells = rows.map((r) => [r.name, r.pid === null ? "-" : String(r.pid), r.status, ...(args.long ? [describeExit(r.lastExit)] : [])]);
-    writeOut(formatTable(["Name", "Pid", "Status", ...(args.long ? ["Last exit"] : [])], cells));
+    const cells = rows.map((r) => [r.name, r.pid === null ? "-" : String(r.pid), r.status, ...(args.long ? [describeExit(r.lastExit), describeConfig(r.config)] : [])]);
+    writeOut(formatTable(["Name", "Pid", "Status", ...(args.long ? ["Last exit", "Config"] : [])], cells));
   },
 });
