@@ -7,6 +7,7 @@ import { configKey, readCachedConfig, writeCachedConfig } from "../config/cache.
 import type { LoadedConfig } from "../config/load.ts";
 import type { ProcessConfig } from "../config/schema.ts";
 import { ensureDir } from "../runtime/files.ts";
+import { failure } from "./errors.ts";
 import { UserError, type JobContext } from "./job.ts";
 
 export async function processConfig(ctx: JobContext, event: string): Promise<{ proc: ProcessConfig; loaded: LoadedConfig }> {
@@ -21,7 +22,7 @@ export async function processConfig(ctx: JobContext, event: string): Promise<{ p
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       ctx.log.error(`bpm.${event}.failed-to-parse-config`, { error: e.message });
-      throw new UserError(`failed to parse job configuration: ${e.message}`);
+      throw failure("config", e.message);
     }
     try {
       ensureDir(paths.runDir, 0o700);

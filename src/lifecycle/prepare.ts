@@ -13,6 +13,7 @@ import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
+import { failure } from "./errors.ts";
 import { UserError, type JobContext } from "./job.ts";
 
 /** The command whose events a launch writes to bpm.log. */
@@ -20,9 +21,9 @@ export type LaunchEvent = "start" | "run" | "trace";
 
 /** The host facts the plan needs, and what must hold before anything is
  * created: a start refused here leaves no trace. */
-export function gatherFacts(ctx: JobContext, proc: ProcessConfig): HostFacts {
+export function gatherFacts(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent): HostFacts {
   const { root, paths } = ctx;
-  const refuse = (why: string) => new UserError(`failed to start job-process: ${why}`);
+  const refuse = (why: string) => failure(event, why);
   const limits = cgroupLimits(proc);
   const noCpu = wantsCpu(limits) ? cpuControllerMissing(cgroupFsRoot(), limits) : null;
   if (noCpu) throw refuse(noCpu);
@@ -53,14 +54,14 @@ export function cgroupLimits(proc: ProcessConfig): Limits {
 }
 
 /** Everything the helper does for a start (detach) or a run (foreground). */
-export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"]): LaunchPlan {
+export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"], pause = false): LaunchPlan {
   const { paths, root, user } = ctx;
   const fsRoot = cgroupFsRoot();
   const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), cgroupLimits(proc));
   const shutdownSignal = proc.shutdown_signal === "INT" ? "INT" : "TERM";
   let host: HostFacts;
   try {
-    host = gatherFacts(ctx, proc);
+    host = gatherFacts(ctx, proc, event);
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     return refusal(ctx, event, cgroup, e.message);
@@ -70,6 +71,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     job: jobBook(paths, user, event, { shutdownSignal, shutdownTimeoutMs: proc.shutdown_timeout }),
     shareLock: join(bpmDirs(root).locksDir, "shared-volumes.lock"),
     reaper: reaperPath(bpmDirs(root).helperDir),
+    pause,
   });
 }
 

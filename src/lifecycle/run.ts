@@ -12,8 +12,9 @@ import { ensureDir, openAppend } from "../runtime/files.ts";
 import { encodePlan } from "../plan/encode.ts";
 import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { readExit } from "../runtime/state.ts";
+import { ERROR_PREFIX } from "./errors.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { launchPlan } from "./prepare.ts";
+import { launchPlan, refusal } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -22,7 +23,7 @@ export interface RunResult {
 }
 
 /** The contract's message for a run that did not exit 0 (the command exits with the same status). */
-export const runFailure = ({ status, why }: RunResult) => `failed to run job-process: ${why} (exit status ${status})`;
+export const runFailure = ({ status, why }: RunResult) => `${ERROR_PREFIX.run}${why} (exit status ${status})`;
 
 export interface RunOptions {
   /** Startup tracing: called with the init's pid while the job waits before exec. */
@@ -62,18 +63,17 @@ const signalName = (n: number) => Object.entries(osConstants.signals).find(([, v
 export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions = {}): Promise<RunResult> {
   const { paths, log } = ctx;
   const event = opts.event ?? "run";
-  const plan = launchPlan(ctx, proc, event, "foreground");
+  let plan = launchPlan(ctx, proc, event, "foreground", opts.beforeExec !== undefined);
   let logs: Logs | null = null;
   // Refused already: nothing will run, the logs stay as they are.
-  if (plan.job!.refuse === null) {
+  if (plan.job.refuse === null) {
     try {
       logs = openLogs(ctx);
     } catch (e) {
       // The helper decides under the lock: nothing if the process runs, else this.
-      plan.job!.refuse = (e as Error).message;
+      plan = refusal(ctx, event, plan.cgroup, (e as Error).message);
     }
   }
-  plan.pause = opts.beforeExec !== undefined;
   let copied: Promise<unknown> = Promise.resolve();
   // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
   const stdin = isatty(0) ? "ignore" : "inherit";
@@ -95,7 +95,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     });
     if (launched.alreadyRunning) return { status: 0 };
     // Refused, or failed before the container existed: a message of its own, exit 1.
-    if (launched.failure && launched.pid === 0) throw new UserError(plan.job!.refuse ? launched.failure : `${plan.job!.errorPrefix}${launched.failure}`);
+    if (launched.failure && launched.pid === 0) throw new UserError(plan.job.refuse ? launched.failure : `${plan.job.errorPrefix}${launched.failure}`);
     const { status, oomKills } = await launched.exit;
     await copied;
     const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), (oomKills ?? 0) > 0, status);

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { encodeEnterPlan } from "../plan/encode.ts";
 import { enterPlan, type EnterPlan } from "../plan/enter.ts";
 import type { RecordedEntry } from "../plan/record.ts";
+import { jobBook } from "../plan/book.ts";
 import { buildPlan } from "../plan/plan.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { readHostFacts } from "../runtime/hostfacts.ts";
@@ -43,7 +44,9 @@ async function legacyEntry(ctx: JobContext): Promise<RecordedEntry> {
   // Its cpu cgroup too where its start made one (v1: only for CPU limits).
   const cg = jobCgroup(fsRoot, root, paths.id);
   const cgroup = cgroupLayout(fsRoot, cg, {}, existsSync(cg.cpu));
-  const plan = buildPlan({ root, paths, proc, user: ctx.user, job: null, cgroup, mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
+  // Only its identity and environment are used: nothing of it is launched.
+  const job = jobBook(paths, ctx.user, "run");
+  const plan = buildPlan({ root, paths, proc, user: ctx.user, job, cgroup, mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
   return {
     job: paths.job, process: paths.proc, cgroupDirs: cgroup.dirs, cgroupKill: cgroup.killFile, cgroupOom: cgroup.oomFile,
     namespaces: plan.namespaces, ...plan.user, capabilities: plan.capabilities, noNewPrivs: plan.noNewPrivs,

@@ -12,6 +12,6 @@ import { launchPlan } from "./prepare.ts";
 export function start(ctx: JobContext, proc: ProcessConfig, how: "replace" | "wait" = "replace"): Promise<number> {
   const plan = launchPlan(ctx, proc, "start", "detach");
   return handOver(ctx.helper(), "start", encodePlan(plan), how).catch((e: Error) => {
-    throw new UserError(`${plan.job!.errorPrefix}${e.message}`);
+    throw new UserError(`${plan.job.errorPrefix}${e.message}`);
   });
 }

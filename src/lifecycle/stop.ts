@@ -8,7 +8,8 @@ import { cgroupLayout } from "../plan/cgroup.ts";
 import { encodeStopPlan } from "../plan/encode.ts";
 import { cgroupFsRoot, jobCgroup } from "../runtime/cgroups.ts";
 import { handOver } from "../runtime/handover.ts";
-import { UserError, type JobContext } from "./job.ts";
+import { failure } from "./errors.ts";
+import type { JobContext } from "./job.ts";
 
 export function stop(ctx: JobContext, how: "replace" | "wait" = "replace"): Promise<number> {
   const fsRoot = cgroupFsRoot();
@@ -18,6 +19,6 @@ export function stop(ctx: JobContext, how: "replace" | "wait" = "replace"): Prom
     cgroup: cgroupLayout(fsRoot, jobCgroup(fsRoot, ctx.root, ctx.paths.id), {}),
   });
   return handOver(ctx.helper(), "stop", plan, how).catch((e: Error) => {
-    throw new UserError(`failed to stop job-process: ${e.message}`);
+    throw failure("stop", e.message);
   });
 }

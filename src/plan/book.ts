@@ -4,6 +4,7 @@
 // and the job's user come in.
 import type { JobPaths } from "../bosh/paths.ts";
 import type { Identity } from "./identity.ts";
+import { ERROR_PREFIX } from "../lifecycle/errors.ts";
 
 export interface JobBook {
   /** The job and process, as the record names them. */
@@ -36,13 +37,6 @@ export interface JobBook {
 
 export const STOP_TIMING = { graceMs: 15_000, quitMs: 2_000, killMs: 5_000 };
 
-const ERROR_PREFIX: Record<string, string> = {
-  "bpm.start": "failed to start job-process: ",
-  "bpm.run": "failed to run job-process: ",
-  "bpm.trace": "failed to run job-process: ",
-  "bpm.stop": "failed to stop job-process: ",
-};
-
 /** The bookkeeping for command (start, stop, run, trace) of one process. */
 export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; shutdownTimeoutMs?: number; refuse?: string } = {}): JobBook {
   const event = `bpm.${command}`;
@@ -55,7 +49,7 @@ export function jobBook(paths: JobPaths, user: Identity, command: "start" | "sto
     logBase: JSON.stringify({ job: paths.job, process: paths.proc }).slice(1, -1),
     logOwner: { uid: user.uid, gid: user.gid },
     event,
-    errorPrefix: ERROR_PREFIX[event]!,
+    errorPrefix: ERROR_PREFIX[command],
     refuse: opts.refuse ?? null,
     logs: command === "start" ? { stdout: paths.stdoutLog, stderr: paths.stderrLog } : null,
     shutdownSignal: opts.shutdownSignal ?? "TERM",

@@ -88,10 +88,10 @@ export function encodeEnterPlan(plan: EnterPlan): Buffer {
 export function encodePlan(plan: LaunchPlan): Buffer {
   return records((rec) => {
     rec("mode", plan.mode);
-    if (plan.job) job(rec, plan.job);
+    job(rec, plan.job);
     // What the helper records once the job runs (start), for every later command.
-    if (plan.job && plan.mode === "detach" && plan.job.refuse === null) rec("record", recordBody(plan));
-    cgroup(rec, plan.cgroup, plan.job !== null);
+    if (plan.mode === "detach" && plan.job.refuse === null) rec("record", recordBody(plan));
+    cgroup(rec, plan.cgroup, true);
     for (const ns of plan.namespaces) rec("ns", ns);
     for (const d of plan.preps) rec("prep", d.path, d.mode, d.uid, d.gid, d.kind);
     if (plan.hook) {

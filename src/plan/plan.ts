@@ -31,8 +31,8 @@ export interface Prep {
 
 export interface LaunchPlan {
   mode: "detach" | "foreground";
-  /** The job's lock, state, logs and events; null to enter a running container (shell). */
-  job: JobBook | null;
+  /** The job's lock, state, logs and events. */
+  job: JobBook;
   /** The job's cgroup: made (with its limits) unless entering one that exists, joined before unsharing. */
   cgroup: CgroupLayout;
   namespaces: Namespace[];
@@ -78,12 +78,14 @@ export interface PlanInput {
   paths: JobPaths;
   proc: ProcessConfig;
   user: Identity;
-  job: JobBook | null;
+  job: JobBook;
   cgroup: CgroupLayout;
   mode: LaunchPlan["mode"];
   host: HostFacts;
   shareLock: string;
   reaper?: string | null;
+  /** Startup tracing (trace --startup): the job waits before exec. */
+  pause?: boolean;
 }
 
 export function defaultEnv(paths: JobPaths): Record<string, string> {
@@ -180,7 +182,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     statusFile: paths.exitFile,
     // Privileged jobs run without a filter, as the original's did.
     seccomp: privileged ? null : jobFilter(hostArch()),
-    pause: false,
+    pause: input.pause ?? false,
     reaper: input.reaper ?? null,
   };
 }

@@ -54,7 +54,6 @@ export const unescapeValue = (v: string) => v.replace(/%([0-9a-f]{2})/gi, (_, h:
 
 /** The body of the record for a start plan: the lines after the helper's header. */
 export function recordBody(plan: LaunchPlan): string {
-  if (!plan.job) throw new Error("a record needs the job's bookkeeping");
   const j = plan.job;
   const lines: [string, string | number][] = [
     ["job", j.name.job],

@@ -161,3 +161,19 @@ describe("a process the previous bpm started", { skip: skipUnlessRoot || (!exist
     assert.equal(r.bpm("stop", "old").status, 0);
   });
 });
+
+describe("each verb's failure says its own verb", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("record-errors");
+
+  it("bpm run with a volume it cannot have says failed to run, start says failed to start", () => {
+    const r = root();
+    r.job("errs", bashJob("errs", "exit 0"));
+    const run = r.bpm("run", "errs", "-v", "/var/vcap/data/errs-missing:mount_only");
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /^Error: failed to run job-process: volume \/var\/vcap\/data\/errs-missing is mount_only but .* does not exist\n$/);
+    r.job("errs", `${bashJob("errs", "exit 0")}  additional_volumes:\n  - path: /var/vcap/data/errs-missing\n    mount_only: true\n`);
+    const start = r.bpm("start", "errs");
+    assert.equal(start.status, 1);
+    assert.match(start.stderr, /^Error: failed to start job-process: volume \/var\/vcap\/data\/errs-missing is mount_only/);
+  });
+});

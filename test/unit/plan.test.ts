@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ext, jobPaths } from "../../src/bosh/paths.ts";
 import { parseJobConfig } from "../../src/config/load.ts";
+import { jobBook } from "../../src/plan/book.ts";
 import { encodePlan } from "../../src/plan/encode.ts";
 import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
 import { hostPathsFor, type HostFs } from "../../src/plan/mounts.ts";
@@ -22,10 +23,11 @@ function fakeHost(proc: PlanInput["proc"]): HostFs {
 }
 function plan(yaml: string) {
   const proc = parseJobConfig(yaml, "bpm.yml", { root, job: "web" }).config.processes[0]!;
+  const user = { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] };
   const input: PlanInput = {
-    root, paths: jobPaths(root, "web"), proc, mode: "detach", job: null,
+    root, paths: jobPaths(root, "web"), proc, mode: "detach", job: jobBook(jobPaths(root, "web"), user, "start"),
     cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(2, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100 }),
-    user: { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] },
+    user,
     host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL", "PERFMON"], fs: fakeHost(proc) },
     shareLock: "/var/vcap/data/bpm/locks/shared-volumes.lock",
   };
