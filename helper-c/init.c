@@ -5,6 +5,7 @@
 #include "identity.h"
 #include "mounts.h"
 #include "util.h"
+#include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const int forwarded_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, 0};
+const int forwarded_signals[] = {FORWARDED_SIGNALS, 0};
 extern char **environ;
 
 void block_signals(sigset_t *set, sigset_t *old) {

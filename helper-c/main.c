@@ -6,6 +6,7 @@
 #include "start.h"
 #include "stop.h"
 #include "util.h"
+#include "wire.h"
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>

@@ -3,6 +3,7 @@
  * arguments. No JSON, no escaping: a field can hold any byte but NUL. */
 #include "plan.h"
 #include "util.h"
+#include "wire.h"
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -110,152 +111,150 @@ static const char **slot(const char **list, int *n, int max, const char *what) {
     return &list[(*n)++];
 }
 
-/* Records about the job's lock, state, logs and cgroup: true if tag was one. */
-static int parse_job(struct plan *p, const char *tag) {
+/* The tag's number in the generated table (dist/gen/wire.h, from src/plan/wire.ts). */
+static enum plan_tag tag_of(const char *name) {
+    for (int t = 0; t < TAG_COUNT; t++)
+        if (!strcmp(plan_tags[t].name, name)) return (enum plan_tag)t;
+    fail("plan: unknown record \"%s\"", name);
+}
+
+static const char *nonempty(const char *tag, const char *s) {
+    if (!*s) fail("plan: %s: empty field", tag);
+    return s;
+}
+
+static int namespace_flag(const char *ns) {
+    if (!strcmp(ns, "mount")) return CLONE_NEWNS;
+    if (!strcmp(ns, "ipc")) return CLONE_NEWIPC;
+    if (!strcmp(ns, "uts")) return CLONE_NEWUTS;
+    if (!strcmp(ns, "pid")) return CLONE_NEWPID;
+    fail("plan: unknown namespace \"%s\"", ns);
+}
+
+/* One record: its fields f (as many as the table says) into the plan. */
+static void apply(struct plan *p, enum plan_tag t, const char *const *f) {
     struct job_plan *j = &p->job;
     struct cgroup_plan *cg = &p->cg;
-    if (!strcmp(tag, "lock")) j->lock = field(tag);
-    else if (!strcmp(tag, "state")) { j->state = field(tag); j->pidfile = field(tag); }
-    else if (!strcmp(tag, "bpmlog")) { j->bpmlog = field(tag); j->log_base = field(tag); }
-    else if (!strcmp(tag, "event")) { j->event = field(tag); j->error_prefix = field(tag); }
-    else if (!strcmp(tag, "refuse")) j->refuse = field(tag);
-    else if (!strcmp(tag, "record")) j->record = field(tag);
-    else if (!strcmp(tag, "logs")) {
-        j->stdout_log = field(tag); j->stderr_log = field(tag);
-    } else if (!strcmp(tag, "logowner")) {
-        j->log_uid = (uid_t)number(tag, field(tag)); j->log_gid = (gid_t)number(tag, field(tag));
-    } else if (!strcmp(tag, "shutdown")) {
-        j->shutdown_signal = field(tag);
-        if (strcmp(j->shutdown_signal, "TERM") && strcmp(j->shutdown_signal, "INT")) fail("plan: bad shutdown signal");
-    } else if (!strcmp(tag, "shutdowntimeout")) {
-        j->shutdown_timeout_ms = number(tag, field(tag));
-    } else if (!strcmp(tag, "stoptiming")) {
-        j->grace_ms = number(tag, field(tag)); j->quit_ms = number(tag, field(tag)); j->kill_ms = number(tag, field(tag));
-    } else if (!strcmp(tag, "cgdir")) *slot(cg->dirs, &cg->n_dirs, MAX_CGROUPS, "cgroup directories") = field(tag);
-    else if (!strcmp(tag, "cgleftover")) *slot(cg->leftovers, &cg->n_leftovers, MAX_CGROUPS, "cgroup directories") = field(tag);
-    else if (!strcmp(tag, "cgenable")) {
-        *slot(cg->enable, &cg->n_enable, MAX_CGROUPS, "cgroup parents") = field(tag);
-        cg->controllers = field(tag);
-    } else if (!strcmp(tag, "cglimit")) {
+    const char *tag = plan_tags[t].name;
+    switch (t) {
+    case TAG_END: case TAG_COUNT: break;
+    case TAG_MODE: p->detach = !strcmp(f[0], "detach"); break;
+    case TAG_LOCK: j->lock = f[0]; break;
+    case TAG_STATE: j->state = f[0]; j->pidfile = f[1]; break;
+    case TAG_BPMLOG: j->bpmlog = f[0]; j->log_base = f[1]; break;
+    case TAG_LOGOWNER: j->log_uid = (uid_t)number(tag, f[0]); j->log_gid = (gid_t)number(tag, f[1]); break;
+    case TAG_EVENT: j->event = f[0]; j->error_prefix = f[1]; break;
+    case TAG_REFUSE: j->refuse = f[0]; break;
+    case TAG_RECORD: j->record = f[0]; break;
+    case TAG_LOGS: j->stdout_log = f[0]; j->stderr_log = f[1]; break;
+    case TAG_SHUTDOWN:
+        if (strcmp(f[0], "TERM") && strcmp(f[0], "INT")) fail("plan: bad shutdown signal");
+        j->shutdown_signal = f[0];
+        break;
+    case TAG_SHUTDOWNTIMEOUT: j->shutdown_timeout_ms = number(tag, f[0]); break;
+    case TAG_STOPTIMING: j->grace_ms = number(tag, f[0]); j->quit_ms = number(tag, f[1]); j->kill_ms = number(tag, f[2]); break;
+    case TAG_CGROUP: *slot(p->cgroups, &p->n_cgroups, MAX_CGROUPS, "cgroups") = nonempty(tag, f[0]); break;
+    case TAG_CGDIR: *slot(cg->dirs, &cg->n_dirs, MAX_CGROUPS, "cgroup directories") = nonempty(tag, f[0]); break;
+    case TAG_CGLEFTOVER: *slot(cg->leftovers, &cg->n_leftovers, MAX_CGROUPS, "cgroup directories") = nonempty(tag, f[0]); break;
+    case TAG_CGENABLE: *slot(cg->enable, &cg->n_enable, MAX_CGROUPS, "cgroup parents") = f[0]; cg->controllers = f[1]; break;
+    case TAG_CGLIMIT: {
         if (cg->n_limits >= MAX_LIMITS) fail("plan: too many cgroup limits");
         struct cglimit *l = &cg->limits[cg->n_limits++];
-        l->file = field(tag); l->value = field(tag); l->optional = !strcmp(field(tag), "optional");
-    } else if (!strcmp(tag, "cgkill")) cg->kill_file = field(tag);
-    else if (!strcmp(tag, "cgoom")) cg->oom_file = field(tag);
-    else return 0;
-    return 1;
+        l->file = f[0]; l->value = f[1]; l->optional = !strcmp(f[2], "optional");
+        break;
+    }
+    case TAG_CGKILL: cg->kill_file = f[0]; break;
+    case TAG_CGOOM: cg->oom_file = f[0]; break;
+    case TAG_NS: p->ns_flags |= namespace_flag(f[0]); break;
+    case TAG_PREP: {
+        if (p->n_preps >= MAX_PREPS) fail("plan: too many directories");
+        struct prep *d = &p->preps[p->n_preps++];
+        d->path = f[0];
+        d->mode = (unsigned)number(tag, f[1]) & 07777;
+        d->uid = (uid_t)number(tag, f[2]);
+        d->gid = (gid_t)number(tag, f[3]);
+        if (strcmp(f[4], "dir") && strcmp(f[4], "volume")) fail("plan: unknown directory kind \"%s\"", f[4]);
+        d->file_ok = !strcmp(f[4], "volume");
+        break;
+    }
+    case TAG_HOOK: p->hook = f[0]; break;
+    case TAG_HOOKENV: *slot(p->hook_envp, &p->hook_envc, MAX_LIST, "environment variables for the hook") = f[0]; break;
+    case TAG_SHARELOCK: p->share_lock = f[0]; break;
+    case TAG_ROOTFS: p->rootfs = f[0]; break;
+    case TAG_BIND: {
+        struct op *op = new_op(p, OP_BIND);
+        op->src = f[0]; op->dst = f[1]; op->flags = mount_flags(f[2]);
+        break;
+    }
+    case TAG_FS: {
+        struct op *op = new_op(p, OP_FS);
+        op->fstype = f[0]; op->src = f[1]; op->dst = f[2]; op->flags = mount_flags(f[3]); op->data = f[4];
+        break;
+    }
+    case TAG_MKNOD: {
+        struct op *op = new_op(p, OP_MKNOD);
+        op->dst = f[0];
+        op->major = (unsigned)number(tag, f[1]);
+        op->minor = (unsigned)number(tag, f[2]);
+        op->mode = (unsigned)number(tag, f[3]) & 07777;
+        break;
+    }
+    case TAG_SYMLINK: { struct op *op = new_op(p, OP_SYMLINK); op->src = f[0]; op->dst = f[1]; break; }
+    case TAG_MASK: new_op(p, OP_MASK)->dst = f[0]; break;
+    case TAG_READONLY: new_op(p, OP_READONLY)->dst = f[0]; break;
+    case TAG_ROOTRO: new_op(p, OP_ROOT_RO)->flags = mount_flags(f[0]); break;
+    case TAG_USER: p->uid = (uid_t)number(tag, f[0]); p->gid = (gid_t)number(tag, f[1]); break;
+    case TAG_GROUP:
+        if (p->n_groups >= MAX_GROUPS) fail("plan: too many groups");
+        p->groups[p->n_groups++] = (gid_t)number(tag, f[0]);
+        break;
+    case TAG_CAPS: p->caps = number(tag, f[0]); break;
+    case TAG_RLIMIT: {
+        if (p->n_rlimits >= MAX_RLIMITS) fail("plan: too many rlimits");
+        struct rlim *r = &p->rlimits[p->n_rlimits++];
+        r->resource = rlimit_resource(f[0]);
+        r->soft = rlimit_value(f[1]);
+        r->hard = rlimit_value(f[2]);
+        break;
+    }
+    case TAG_NONEWPRIVS: p->no_new_privs = 1; break;
+    case TAG_SUBREAPER: p->subreaper = 1; break;
+    case TAG_SECCOMP: {
+        size_t n = strlen(f[0]);
+        if (n % 2 || n / 2 > 65536) fail("plan: bad seccomp program length");
+        unsigned char *bytes = arena_alloc(n / 2 + 1);
+        for (size_t i = 0; i < n / 2; i++) {
+            int hi = hexval(f[0][2 * i]), lo = hexval(f[0][2 * i + 1]);
+            if (hi < 0 || lo < 0) fail("plan: bad seccomp program");
+            bytes[i] = (unsigned char)(hi << 4 | lo);
+        }
+        p->seccomp = bytes; p->seccomp_len = n / 2;
+        break;
+    }
+    case TAG_CWD: p->cwd = f[0]; break;
+    case TAG_EXE: p->exe = f[0]; break;
+    case TAG_ARG: *slot(p->argv, &p->argc, MAX_LIST, "arguments") = f[0]; break;
+    case TAG_ENV: *slot(p->envp, &p->envc, MAX_LIST, "environment variables") = f[0]; break;
+    case TAG_STATUS: p->status_path = f[0]; break;
+    case TAG_PAUSE: p->pause = 1; break;
+    case TAG_REAPER: p->reaper = f[0]; break;
+    case TAG_TARGET: {
+        unsigned long long pid = number(tag, f[0]);
+        if (pid < 2 || pid > 4194304) fail("plan: bad target pid %llu", pid);
+        p->target = (pid_t)pid;
+        break;
+    }
+    }
 }
 
 static void parse(struct plan *p) {
     for (;;) {
-        const char *tag = field("tag");
-        if (!strcmp(tag, "end")) break;
-        if (parse_job(p, tag)) continue;
-        if (!strcmp(tag, "mode")) {
-            p->detach = !strcmp(field(tag), "detach");
-        } else if (!strcmp(tag, "cgroup")) {
-            if (p->n_cgroups >= MAX_CGROUPS) fail("plan: too many cgroups");
-            p->cgroups[p->n_cgroups++] = field(tag);
-        } else if (!strcmp(tag, "ns")) {
-            const char *ns = field(tag);
-            if (!strcmp(ns, "mount")) p->ns_flags |= CLONE_NEWNS;
-            else if (!strcmp(ns, "ipc")) p->ns_flags |= CLONE_NEWIPC;
-            else if (!strcmp(ns, "uts")) p->ns_flags |= CLONE_NEWUTS;
-            else if (!strcmp(ns, "pid")) p->ns_flags |= CLONE_NEWPID;
-            else fail("plan: unknown namespace \"%s\"", ns);
-        } else if (!strcmp(tag, "rootfs")) {
-            p->rootfs = field(tag);
-        } else if (!strcmp(tag, "prep")) {
-            if (p->n_preps >= MAX_PREPS) fail("plan: too many directories");
-            struct prep *d = &p->preps[p->n_preps++];
-            d->path = field(tag);
-            d->mode = (unsigned)number(tag, field(tag)) & 07777;
-            d->uid = (uid_t)number(tag, field(tag));
-            d->gid = (gid_t)number(tag, field(tag));
-            const char *kind = field(tag);
-            if (strcmp(kind, "dir") && strcmp(kind, "volume")) fail("plan: unknown directory kind \"%s\"", kind);
-            d->file_ok = !strcmp(kind, "volume");
-        } else if (!strcmp(tag, "hook")) {
-            p->hook = field(tag);
-        } else if (!strcmp(tag, "sharelock")) {
-            p->share_lock = field(tag);
-        } else if (!strcmp(tag, "bind")) {
-            struct op *op = new_op(p, OP_BIND);
-            op->src = field(tag); op->dst = field(tag); op->flags = mount_flags(field(tag));
-        } else if (!strcmp(tag, "fs")) {
-            struct op *op = new_op(p, OP_FS);
-            op->fstype = field(tag); op->src = field(tag); op->dst = field(tag);
-            op->flags = mount_flags(field(tag)); op->data = field(tag);
-        } else if (!strcmp(tag, "mknod")) {
-            struct op *op = new_op(p, OP_MKNOD);
-            op->dst = field(tag);
-            op->major = (unsigned)number(tag, field(tag));
-            op->minor = (unsigned)number(tag, field(tag));
-            op->mode = (unsigned)number(tag, field(tag)) & 07777;
-        } else if (!strcmp(tag, "symlink")) {
-            struct op *op = new_op(p, OP_SYMLINK);
-            op->src = field(tag); op->dst = field(tag);
-        } else if (!strcmp(tag, "mask")) {
-            new_op(p, OP_MASK)->dst = field(tag);
-        } else if (!strcmp(tag, "readonly")) {
-            new_op(p, OP_READONLY)->dst = field(tag);
-        } else if (!strcmp(tag, "rootro")) {
-            new_op(p, OP_ROOT_RO)->flags = mount_flags(field(tag));
-        } else if (!strcmp(tag, "user")) {
-            p->uid = (uid_t)number(tag, field(tag));
-            p->gid = (gid_t)number(tag, field(tag));
-        } else if (!strcmp(tag, "group")) {
-            if (p->n_groups >= MAX_GROUPS) fail("plan: too many groups");
-            p->groups[p->n_groups++] = (gid_t)number(tag, field(tag));
-        } else if (!strcmp(tag, "caps")) {
-            p->caps = number(tag, field(tag));
-        } else if (!strcmp(tag, "rlimit")) {
-            if (p->n_rlimits >= MAX_RLIMITS) fail("plan: too many rlimits");
-            struct rlim *r = &p->rlimits[p->n_rlimits++];
-            r->resource = rlimit_resource(field(tag));
-            r->soft = rlimit_value(field(tag));
-            r->hard = rlimit_value(field(tag));
-        } else if (!strcmp(tag, "nonewprivs")) {
-            p->no_new_privs = 1;
-        } else if (!strcmp(tag, "subreaper")) {
-            p->subreaper = 1;
-        } else if (!strcmp(tag, "seccomp")) {
-            const char *hex = field(tag);
-            size_t n = strlen(hex);
-            if (n % 2 || n / 2 > 65536) fail("plan: bad seccomp program length");
-            unsigned char *bytes = arena_alloc(n / 2 + 1);
-            for (size_t i = 0; i < n / 2; i++) {
-                int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-                if (hi < 0 || lo < 0) fail("plan: bad seccomp program");
-                bytes[i] = (unsigned char)(hi << 4 | lo);
-            }
-            p->seccomp = bytes; p->seccomp_len = n / 2;
-        } else if (!strcmp(tag, "reaper")) {
-            p->reaper = field(tag);
-        } else if (!strcmp(tag, "pause")) {
-            p->pause = 1;
-        } else if (!strcmp(tag, "target")) {
-            unsigned long long pid = number(tag, field(tag));
-            if (pid < 2 || pid > 4194304) fail("plan: bad target pid %llu", pid);
-            p->target = (pid_t)pid;
-        } else if (!strcmp(tag, "cwd")) {
-            p->cwd = field(tag);
-        } else if (!strcmp(tag, "exe")) {
-            p->exe = field(tag);
-        } else if (!strcmp(tag, "arg")) {
-            if (p->argc >= MAX_LIST) fail("plan: too many arguments");
-            p->argv[p->argc++] = field(tag);
-        } else if (!strcmp(tag, "env")) {
-            if (p->envc >= MAX_LIST) fail("plan: too many environment variables");
-            p->envp[p->envc++] = field(tag);
-        } else if (!strcmp(tag, "hookenv")) {
-            if (p->hook_envc >= MAX_LIST) fail("plan: too many environment variables for the hook");
-            p->hook_envp[p->hook_envc++] = field(tag);
-        } else if (!strcmp(tag, "status")) {
-            p->status_path = field(tag);
-        } else {
-            fail("plan: unknown record \"%s\"", tag);
-        }
+        enum plan_tag t = tag_of(field("tag"));
+        if (t == TAG_END) break;
+        const char *f[8];
+        if (plan_tags[t].fields > sizeof f / sizeof f[0]) fail("plan: %s: too many fields", plan_tags[t].name);
+        for (int i = 0; i < plan_tags[t].fields; i++) f[i] = field(plan_tags[t].name);
+        apply(p, t, f);
     }
     if (p->argc > 0 && !p->exe) fail("plan: arguments but no executable");
     p->argv[p->argc] = NULL;
@@ -263,7 +262,7 @@ static void parse(struct plan *p) {
     p->hook_envp[p->hook_envc] = NULL;
 }
 
-/* Checks "BPMPLAN1 <len>" and returns len. */
+/* Checks "PLAN_VERSION <len>" and returns len. */
 static size_t header_length(const char *header) {
     size_t vlen = strlen(PLAN_VERSION);
     if (strncmp(header, PLAN_VERSION " ", vlen + 1)) fail("plan: expected version %s, got \"%.40s\"", PLAN_VERSION, header);

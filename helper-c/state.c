@@ -2,6 +2,7 @@
 #include "state.h"
 #include "bpmlog.h"
 #include "util.h"
+#include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,8 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECORD_VERSION "bpm-state 3"
-#define LEGACY_RECORD_VERSION "bpm-state 2"
 /* A record holds the job's environment and seccomp program: bounded all the same. */
 #define MAX_RECORD_BYTES (4u << 20)
 
@@ -82,14 +81,14 @@ int state_read_file(const char *path, struct state *out) {
         *space = '\0';
         char *value = space + 1;
         unescape(value);
-        if (!strcmp(line, "pid") && !parse_u64(value, &pid) && pid > 0 && pid < 0x7fffffff) have |= 1;
-        else if (!strcmp(line, "start-time") && !parse_u64(value, &start)) have |= 2;
-        else if (!strcmp(line, "boot-id") && strlen(value) < sizeof out->boot_id) strcpy(out->boot_id, value);
-        else if (!strcmp(line, "shutdown-signal") && strlen(value) < sizeof out->shutdown_signal) strcpy(out->shutdown_signal, value);
-        else if (!strcmp(line, "shutdown-timeout-ms") && parse_u64(value, &out->shutdown_timeout_ms)) out->shutdown_timeout_ms = 0;
-        else if (out->version == 3 && !strcmp(line, "cgroup") && cg->n_dirs < MAX_CGROUPS && value[0] == '/') cg->dirs[cg->n_dirs++] = value;
-        else if (out->version == 3 && !strcmp(line, "cgroup-kill") && value[0] == '/') cg->kill_file = value;
-        else if (out->version == 3 && !strcmp(line, "cgroup-oom") && value[0] == '/') cg->oom_file = value;
+        if (!strcmp(line, RECORD_KEY_PID) && !parse_u64(value, &pid) && pid > 0 && pid < 0x7fffffff) have |= 1;
+        else if (!strcmp(line, RECORD_KEY_START_TIME) && !parse_u64(value, &start)) have |= 2;
+        else if (!strcmp(line, RECORD_KEY_BOOT_ID) && strlen(value) < sizeof out->boot_id) strcpy(out->boot_id, value);
+        else if (!strcmp(line, RECORD_KEY_SHUTDOWN_SIGNAL) && strlen(value) < sizeof out->shutdown_signal) strcpy(out->shutdown_signal, value);
+        else if (!strcmp(line, RECORD_KEY_SHUTDOWN_TIMEOUT_MS) && parse_u64(value, &out->shutdown_timeout_ms)) out->shutdown_timeout_ms = 0;
+        else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP) && cg->n_dirs < MAX_CGROUPS && value[0] == '/') cg->dirs[cg->n_dirs++] = value;
+        else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_KILL) && value[0] == '/') cg->kill_file = value;
+        else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_OOM) && value[0] == '/') cg->oom_file = value;
     }
     if (have != 3) { free(buf); memset(out, 0, sizeof *out); return 0; }
     out->pid = (pid_t)pid;
@@ -115,7 +114,7 @@ int state_write(const struct plan *p, pid_t pid, unsigned long long start_time) 
     clock_gettime(CLOCK_REALTIME, &ts);
     const char *body = p->job.record ? p->job.record : "";
     char header[256];
-    int h = snprintf(header, sizeof header, RECORD_VERSION "\npid %d\nstart-time %llu\nboot-id %s\nstarted-at %lld\n", (int)pid,
+    int h = snprintf(header, sizeof header, RECORD_VERSION "\n" RECORD_KEY_PID " %d\n" RECORD_KEY_START_TIME " %llu\n" RECORD_KEY_BOOT_ID " %s\n" RECORD_KEY_STARTED_AT " %lld\n", (int)pid,
                      start_time, boot_id(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     if (h < 0 || (size_t)h >= sizeof header) { errno = EOVERFLOW; return -1; }
     size_t blen = strlen(body);

@@ -4,8 +4,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define HELPER_VERSION "bpm-helper 1"
-#define PLAN_VERSION "BPMPLAN1"
 
 /* Where die() sends its message besides stderr (the CLI's report pipe), or -1. */
 extern int report_fd;

@@ -13,6 +13,7 @@ import { encodePlan } from "../plan/encode.ts";
 import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { readExit } from "../runtime/state.ts";
 import { ERROR_PREFIX } from "./errors.ts";
+import { FORWARDED_SIGNALS } from "../plan/wire.ts";
 import { UserError, type JobContext } from "./job.ts";
 import { launchPlan, refusal } from "./prepare.ts";
 
@@ -32,7 +33,9 @@ export interface RunOptions {
   event?: "run" | "trace";
 }
 
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+// What bpm passes on to the helper (which passes it to the init, then the job):
+// the init's list (src/plan/wire.ts) but WINCH, as the job has no terminal of bpm's.
+const FORWARDED = FORWARDED_SIGNALS.filter((s) => s !== "WINCH").map((s) => `SIG${s}` as const);
 
 /** Appends each chunk to the log and copies it to the terminal, in order. */
 function tee(from: Readable, logFd: number, to: NodeJS.WriteStream): Promise<void> {

@@ -1,20 +1,21 @@
 // The plan on the wire to the helper: "BPMPLAN1 <length>\n", then records of
 // NUL-terminated fields (a tag, then a fixed number of arguments per tag).
 import { capabilityNumber } from "../config/capabilities.ts";
+import { PLAN_VERSION, type PLAN_RECORDS, type PlanTag } from "./wire.ts";
 import type { JobBook } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { LaunchPlan } from "./plan.ts";
 import { recordBody } from "./record.ts";
 import type { EnterPlan } from "./enter.ts";
 
-export const PLAN_VERSION = "BPMPLAN1";
-
-type Rec = (tag: string, ...args: (string | number)[]) => void;
+/** A record: its tag and exactly as many fields as src/plan/wire.ts says. */
+type Fields<N extends number, Acc extends (string | number)[] = []> = Acc["length"] extends N ? Acc : Fields<N, [...Acc, string | number]>;
+type Rec = <T extends PlanTag>(tag: T, ...args: Fields<(typeof PLAN_RECORDS)[T]>) => void;
 
 /** Collects records and frames them. */
 function records(fill: (rec: Rec) => void): Buffer {
   const fields: string[] = [];
-  fill((tag, ...args) => {
+  fill((tag, ...args: (string | number)[]) => {
     for (const f of [tag, ...args]) {
       const s = String(f);
       if (s.includes("\0")) throw new Error(`plan field for ${tag} contains a NUL byte`);

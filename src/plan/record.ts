@@ -8,10 +8,8 @@
 // helper-c/state.c (pid, start time, boot id, shutdown, cgroup).
 import { posix } from "node:path";
 import type { LaunchPlan, Namespace, Rlimit } from "./plan.ts";
+import { LEGACY_RECORD_VERSION, RECORD_KEYS as K, RECORD_VERSION } from "./wire.ts";
 
-export const RECORD_VERSION = "bpm-state 3";
-/** What the previous version wrote (pid, start time, shutdown signal and timeout only). */
-export const LEGACY_RECORD_VERSION = "bpm-state 2";
 
 /** What a start recorded, as every later command reads it. */
 export interface ProcessRecord {
@@ -58,12 +56,12 @@ export function recordBody(plan: LaunchPlan): string {
   const lines: [string, string | number][] = [
     ["job", j.name.job],
     ["process", j.name.process],
-    ["shutdown-signal", j.shutdownSignal],
-    ["shutdown-timeout-ms", j.shutdownTimeoutMs],
+    [K.shutdownSignal, j.shutdownSignal],
+    [K.shutdownTimeoutMs, j.shutdownTimeoutMs],
     // The helper reads these: kept ahead of the long lines (seccomp, env).
-    ...plan.cgroup.dirs.map((d) => ["cgroup", d] as [string, string]),
-    ...(plan.cgroup.killFile ? [["cgroup-kill", plan.cgroup.killFile] as [string, string]] : []),
-    ["cgroup-oom", plan.cgroup.oomFile],
+    ...plan.cgroup.dirs.map((d) => [K.cgroup, d] as [string, string]),
+    ...(plan.cgroup.killFile ? [[K.cgroupKill, plan.cgroup.killFile] as [string, string]] : []),
+    [K.cgroupOom, plan.cgroup.oomFile],
     ...plan.namespaces.map((n) => ["ns", n] as [string, string]),
     ["uid", plan.user.uid],
     ["gid", plan.user.gid],
@@ -97,18 +95,18 @@ export function parseRecord(text: string): ProcessRecord | null {
     many.set(key, [...(many.get(key) ?? []), value]);
   }
   const num = (k: string) => Number(one.get(k));
-  const pid = num("pid");
-  const startTime = num("start-time");
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(startTime) || !one.has("start-time")) return null;
-  const at = num("started-at");
-  const timeout = num("shutdown-timeout-ms");
+  const pid = num(K.pid);
+  const startTime = num(K.startTime);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(startTime) || !one.has(K.startTime)) return null;
+  const at = num(K.startedAt);
+  const timeout = num(K.shutdownTimeoutMs);
   const record: ProcessRecord = {
     version,
     pid,
     startTime,
-    bootId: one.get("boot-id") ?? null,
+    bootId: one.get(K.bootId) ?? null,
     startedAt: new Date(Number.isFinite(at) ? at : 0).toISOString(),
-    shutdownSignal: one.get("shutdown-signal") === "INT" ? "INT" : "TERM",
+    shutdownSignal: one.get(K.shutdownSignal) === "INT" ? "INT" : "TERM",
     shutdownTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : 0,
     entry: null,
   };
@@ -123,9 +121,9 @@ export function parseRecord(text: string): ProcessRecord | null {
   record.entry = {
     job,
     process: proc,
-    cgroupDirs: list("cgroup"),
-    cgroupKill: one.get("cgroup-kill") ?? null,
-    cgroupOom: one.get("cgroup-oom") ?? "",
+    cgroupDirs: list(K.cgroup),
+    cgroupKill: one.get(K.cgroupKill) ?? null,
+    cgroupOom: one.get(K.cgroupOom) ?? "",
     namespaces: list("ns").filter((n): n is Namespace => NAMESPACES.has(n)),
     uid: num("uid"),
     gid: num("gid"),

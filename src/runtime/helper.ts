@@ -5,6 +5,7 @@
 // The reaper (helper-c/reaper/, what a container's init becomes once its job
 // runs) is extracted beside it the same way as reaper-<sha256>, mode 0711:
 // the init, already the job's user, may execute it, not read it.
+import { HELPER_VERSION as WIRE_HELPER_VERSION, PLAN_VERSION } from "../plan/wire.ts";
 import { closeSync, constants as C, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDir } from "./files.ts";
@@ -76,7 +77,7 @@ export function ensureHelper(dir: string, bytes: Uint8Array, binary = HELPER): n
   return again;
 }
 
-export const HELPER_VERSION = "bpm-helper 1 BPMPLAN1";
+export const HELPER_VERSION = `${WIRE_HELPER_VERSION} ${PLAN_VERSION}`;
 
 /** A freshly extracted helper must run and speak our plan version (a noexec data dir would stop it here). */
 function selfCheck(path: string): void {

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { ensureHelper, helperFileName } from "../../src/runtime/helper.ts";
+import { ensureHelper, helperFileName, HELPER_VERSION } from "../../src/runtime/helper.ts";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -14,7 +14,7 @@ describe("helper extraction", { skip: isRoot ? false : "the helper must be root-
   const base = mkdtempSync(join(tmpdir(), "bpm-helper-"));
   const dir = join(base, "data", "bpm");
   // A stand-in that answers the version check like the real helper.
-  const bytes = Buffer.from("#!/bin/sh\necho 'bpm-helper 1 BPMPLAN1'\n#" + "x".repeat(1000) + "\n");
+  const bytes = Buffer.from(`#!/bin/sh\necho '${HELPER_VERSION}'\n#` + "x".repeat(1000) + "\n");
   const file = join(dir, helperFileName(bytes));
   after(() => rmSync(base, { recursive: true, force: true }));
 

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { ext, jobPaths } from "../../src/bosh/paths.ts";
 import { parseJobConfig } from "../../src/config/load.ts";
 import { jobBook } from "../../src/plan/book.ts";
+import { PLAN_VERSION } from "../../src/plan/wire.ts";
 import { encodePlan } from "../../src/plan/encode.ts";
 import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
 import { hostPathsFor, type HostFs } from "../../src/plan/mounts.ts";
@@ -111,7 +112,7 @@ describe("launch plan", () => {
     const buf = encodePlan(plan(base + "  args: [a, 'b c']\n"));
     const nl = buf.indexOf(10);
     const [version, len] = buf.subarray(0, nl).toString().split(" ");
-    assert.equal(version, "BPMPLAN1");
+    assert.equal(version, PLAN_VERSION);
     assert.equal(Number(len), buf.length - nl - 1);
     const fields = buf.subarray(nl + 1).toString().split("\0");
     assert.equal(fields.at(-1), "");

@@ -1,0 +1,48 @@
+// Every format the CLI and the helper share, defined here once: the C side
+// (dist/gen/wire.h) is generated from this module at build time by
+// build/gen-wire.mjs. Plain data only: the generator imports it as it is.
+
+/** The plan's header: "BPMPLAN2 <length>\n", then NUL-terminated fields. */
+export const PLAN_VERSION = "BPMPLAN2";
+/** What `bpm-helper version` says: the CLI checks an extracted helper with it. */
+export const HELPER_VERSION = "bpm-helper 2";
+
+/** Every plan record: its tag and how many fields follow it. */
+export const PLAN_RECORDS = {
+  end: 0,
+  // The job's bookkeeping (start, run, stop).
+  mode: 1, lock: 1, state: 2, bpmlog: 2, logowner: 2, event: 2, refuse: 1, record: 1, logs: 2,
+  shutdown: 1, shutdowntimeout: 1, stoptiming: 3,
+  // Its cgroup: joined (cgroup: a cgroup.procs), made and removed.
+  cgroup: 1, cgdir: 1, cgleftover: 1, cgenable: 2, cglimit: 3, cgkill: 1, cgoom: 1,
+  // The container.
+  ns: 1, prep: 5, hook: 1, hookenv: 1, sharelock: 1, rootfs: 1,
+  bind: 3, fs: 5, mknod: 4, symlink: 2, mask: 1, readonly: 1, rootro: 1,
+  // Who the program runs as, and what it runs.
+  user: 2, group: 1, caps: 1, rlimit: 3, nonewprivs: 0, subreaper: 0, seccomp: 1,
+  cwd: 1, exe: 1, arg: 1, env: 1, status: 1, pause: 0, reaper: 1,
+  // shell: the running container's init to enter.
+  target: 1,
+} as const;
+
+export type PlanTag = keyof typeof PLAN_RECORDS;
+
+/** The record of what start made (src/plan/record.ts composes it, helper-c/state.c writes it). */
+export const RECORD_VERSION = "bpm-state 3";
+/** What the previous version wrote: pid, start time, shutdown signal and timeout. */
+export const LEGACY_RECORD_VERSION = "bpm-state 2";
+/** The record's keys that both sides use. */
+export const RECORD_KEYS = {
+  pid: "pid",
+  startTime: "start-time",
+  bootId: "boot-id",
+  startedAt: "started-at",
+  shutdownSignal: "shutdown-signal",
+  shutdownTimeoutMs: "shutdown-timeout-ms",
+  cgroup: "cgroup",
+  cgroupKill: "cgroup-kill",
+  cgroupOom: "cgroup-oom",
+} as const;
+
+/** Signals the container's init passes on to the job (and the launch helper to the init). */
+export const FORWARDED_SIGNALS = ["TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "WINCH"] as const;
