@@ -1,6 +1,7 @@
 /* bpm-helper: the small part of bpm that Node cannot do. The CLI extracts it
  * and runs one verb per invocation; every decision was made by the CLI. */
 #define _GNU_SOURCE
+#include "dump.h"
 #include "launch.h"
 #include "shell.h"
 #include "start.h"
@@ -38,5 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(verb, "stop") && argc == 3) return stop_main(argv[2]);
     if (!strcmp(verb, "launch")) return launch_main(3);
     if (!strcmp(verb, "shell")) return shell_main(3);
-    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell");
+    if (!strcmp(verb, "plan-dump")) return plan_dump_main();
+    if (!strcmp(verb, "state-dump") && argc == 3) return state_dump_main(argv[2]);
+    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell | plan-dump | state-dump FILE");
 }

@@ -2,38 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ext, jobPaths } from "../../src/bosh/paths.ts";
 import { parseJobConfig } from "../../src/config/load.ts";
-import { jobBook } from "../../src/plan/book.ts";
 import { PLAN_VERSION } from "../../src/plan/wire.ts";
 import { encodePlan } from "../../src/plan/encode.ts";
-import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
-import { hostPathsFor, type HostFs } from "../../src/plan/mounts.ts";
-import { buildPlan, type PlanInput } from "../../src/plan/plan.ts";
+import { plan, root } from "./plan-fixture.ts";
 
-const root = ext("/var/vcap");
-/** A host with merged /usr, /var/vcap/sys a symlink to data/sys (as on a BOSH VM),
- * no /run/systemd/resolve, and every other path present where it is written. */
-function fakeHost(proc: PlanInput["proc"]): HostFs {
-  const wanted = hostPathsFor(root, jobPaths(root, "web"), proc);
-  const fs: HostFs = { paths: {}, links: { "/bin": "usr/bin", "/lib": "usr/lib", "/sbin": "usr/sbin" }, globs: {} };
-  for (const p of wanted.paths) {
-    if (fs.links[p]) continue;
-    fs.paths[p] = { real: p.replace(/^\/var\/vcap\/sys\//, "/var/vcap/data/sys/"), exists: p !== "/run/systemd/resolve" };
-  }
-  for (const g of wanted.patterns) fs.globs[g] = [];
-  return fs;
-}
-function plan(yaml: string) {
-  const proc = parseJobConfig(yaml, "bpm.yml", { root, job: "web" }).config.processes[0]!;
-  const user = { name: "vcap", uid: 1000, gid: 1000, groups: [1000, 4] };
-  const input: PlanInput = {
-    root, paths: jobPaths(root, "web"), proc, mode: "detach", job: jobBook(jobPaths(root, "web"), user, "start"),
-    cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(2, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100 }),
-    user,
-    host: { nofileHard: 4096, boundingCaps: ["CHOWN", "KILL", "PERFMON"], fs: fakeHost(proc) },
-    shareLock: "/var/vcap/data/bpm/locks/shared-volumes.lock",
-  };
-  return buildPlan(input);
-}
 const base = "processes:\n- name: web\n  executable: /bin/web\n";
 
 describe("launch plan", () => {

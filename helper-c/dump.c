@@ -1,0 +1,150 @@
+#define _GNU_SOURCE
+#include "dump.h"
+#include "plan.h"
+#include "state.h"
+#include "util.h"
+#include "wire.h"
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+static struct plan plan;
+
+/* A field, with the bytes that would break a line escaped. */
+static void put(const char *s) {
+    putchar('\t');
+    for (; *s; s++) {
+        if (*s == '\\') fputs("\\\\", stdout);
+        else if (*s == '\t') fputs("\\t", stdout);
+        else if (*s == '\n') fputs("\\n", stdout);
+        else putchar(*s);
+    }
+}
+
+static void line(const char *tag, int n, ...) {
+    fputs(tag, stdout);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) put(va_arg(ap, const char *));
+    va_end(ap);
+    putchar('\n');
+}
+
+static const char *num(unsigned long long v) {
+    static char bufs[8][24];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, 24, "%llu", v);
+    return b;
+}
+
+static const char *limit(unsigned long long v) { return v == RLIM_INFINITY ? "unlimited" : num(v); }
+
+static const char *flags(unsigned long f) {
+    static const struct { const char *name; unsigned long flag; } names[] = {
+        {"ro", MS_RDONLY}, {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV}, {"noexec", MS_NOEXEC}, {"rec", MS_REC}, {"shared", MS_SHARED},
+    };
+    static char bufs[2][128];
+    static int next;
+    char *b = bufs[next++ % 2];
+    b[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (f & names[i].flag) { if (b[0]) strcat(b, ","); strcat(b, names[i].name); }
+    return b;
+}
+
+static const char *rlimit_name(int r) { return r == RLIMIT_NOFILE ? "nofile" : r == RLIMIT_CORE ? "core" : "nproc"; }
+
+int plan_dump_main(void) {
+    plan_read(0, &plan);
+    const struct plan *p = &plan;
+    const struct job_plan *j = &p->job;
+    const struct cgroup_plan *cg = &p->cg;
+    if (p->detach) line("mode", 1, "detach");
+    if (j->lock) {
+        line("lock", 1, j->lock);
+        line("state", 2, j->state, j->pidfile);
+        line("logowner", 2, num(j->log_uid), num(j->log_gid));
+        line("event", 2, j->event, j->error_prefix);
+        line("shutdown", 1, j->shutdown_signal);
+        line("shutdowntimeout", 1, num(j->shutdown_timeout_ms));
+    }
+    if (j->bpmlog) line("bpmlog", 2, j->bpmlog, j->log_base);
+    if (j->refuse) line("refuse", 1, j->refuse);
+    if (j->record) line("record", 1, j->record);
+    if (j->stdout_log) line("logs", 2, j->stdout_log, j->stderr_log);
+    if (j->grace_ms || j->quit_ms || j->kill_ms) line("stoptiming", 3, num(j->grace_ms), num(j->quit_ms), num(j->kill_ms));
+    for (int i = 0; i < p->n_cgroups; i++) line("cgroup", 1, p->cgroups[i]);
+    for (int i = 0; i < cg->n_dirs; i++) line("cgdir", 1, cg->dirs[i]);
+    for (int i = 0; i < cg->n_leftovers; i++) line("cgleftover", 1, cg->leftovers[i]);
+    for (int i = 0; i < cg->n_enable; i++) line("cgenable", 2, cg->enable[i], cg->controllers);
+    for (int i = 0; i < cg->n_limits; i++) line("cglimit", 3, cg->limits[i].file, cg->limits[i].value, cg->limits[i].optional ? "optional" : "required");
+    if (cg->kill_file) line("cgkill", 1, cg->kill_file);
+    if (cg->oom_file) line("cgoom", 1, cg->oom_file);
+    static const struct { int flag; const char *name; } ns[] = {{CLONE_NEWNS, "mount"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}, {CLONE_NEWPID, "pid"}};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        if (p->ns_flags & ns[i].flag) line("ns", 1, ns[i].name);
+    for (int i = 0; i < p->n_preps; i++) {
+        const struct prep *d = &p->preps[i];
+        line("prep", 5, d->path, num(d->mode), num(d->uid), num(d->gid), d->file_ok ? "volume" : "dir");
+    }
+    if (p->hook) line("hook", 1, p->hook);
+    for (int i = 0; i < p->hook_envc; i++) line("hookenv", 1, p->hook_envp[i]);
+    if (p->share_lock) line("sharelock", 1, p->share_lock);
+    if (p->rootfs) line("rootfs", 1, p->rootfs);
+    for (int i = 0; i < p->n_ops; i++) {
+        const struct op *o = &p->ops[i];
+        switch (o->kind) {
+        case OP_BIND: line("bind", 3, o->src, o->dst, flags(o->flags)); break;
+        case OP_FS: line("fs", 5, o->fstype, o->src, o->dst, flags(o->flags), o->data); break;
+        case OP_MKNOD: line("mknod", 4, o->dst, num(o->major), num(o->minor), num(o->mode)); break;
+        case OP_SYMLINK: line("symlink", 2, o->src, o->dst); break;
+        case OP_MASK: line("mask", 1, o->dst); break;
+        case OP_READONLY: line("readonly", 1, o->dst); break;
+        case OP_ROOT_RO: line("rootro", 1, flags(o->flags)); break;
+        }
+    }
+    if (p->exe) {
+        line("user", 2, num(p->uid), num(p->gid));
+        line("caps", 1, num(p->caps));
+        line("cwd", 1, p->cwd);
+        line("exe", 1, p->exe);
+    }
+    for (int i = 0; i < p->n_groups; i++) line("group", 1, num(p->groups[i]));
+    for (int i = 0; i < p->n_rlimits; i++) line("rlimit", 3, rlimit_name(p->rlimits[i].resource), limit(p->rlimits[i].soft), limit(p->rlimits[i].hard));
+    if (p->no_new_privs) line("nonewprivs", 0);
+    if (p->subreaper) line("subreaper", 0);
+    if (p->seccomp) {
+        static char hex[2 * 65536 + 1];
+        for (size_t i = 0; i < p->seccomp_len; i++) snprintf(hex + 2 * i, 3, "%02x", p->seccomp[i]);
+        line("seccomp", 1, hex);
+    }
+    for (int i = 0; i < p->argc; i++) line("arg", 1, p->argv[i]);
+    for (int i = 0; i < p->envc; i++) line("env", 1, p->envp[i]);
+    if (p->status_path) line("status", 1, p->status_path);
+    if (p->pause) line("pause", 0);
+    if (p->reaper) line("reaper", 1, p->reaper);
+    if (p->target) line("target", 1, num((unsigned long long)p->target));
+    return fflush(stdout) ? 1 : 0;
+}
+
+int state_dump_main(const char *path) {
+    struct state s;
+    if (!state_read_file(path, &s)) {
+        puts("none");
+        return 0;
+    }
+    printf("version %d\n", s.version);
+    printf(RECORD_KEY_PID " %d\n", (int)s.pid);
+    printf(RECORD_KEY_START_TIME " %llu\n", s.start_time);
+    if (s.boot_id[0]) printf(RECORD_KEY_BOOT_ID " %s\n", s.boot_id);
+    printf(RECORD_KEY_SHUTDOWN_SIGNAL " %s\n", s.shutdown_signal);
+    printf(RECORD_KEY_SHUTDOWN_TIMEOUT_MS " %llu\n", s.shutdown_timeout_ms);
+    for (int i = 0; i < s.cg.n_dirs; i++) printf(RECORD_KEY_CGROUP " %s\n", s.cg.dirs[i]);
+    if (s.cg.kill_file) printf(RECORD_KEY_CGROUP_KILL " %s\n", s.cg.kill_file);
+    if (s.cg.oom_file) printf(RECORD_KEY_CGROUP_OOM " %s\n", s.cg.oom_file);
+    return fflush(stdout) ? 1 : 0;
+}
