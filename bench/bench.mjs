@@ -1,5 +1,5 @@
 // npm run bench [-- --json] [-- --rounds N]     (BPM_UNDER_TEST=FILE: measure another build;
-//                                               BPM_BASELINE=FILE: also time that build's start and stop beside ours, paired)
+//                                               BPM_BASELINE=FILE: also time that build's start, stop and list beside ours, paired)
 // The same work through ours (dist/bpm) and through Debian's runc + tini as
 // the original bpm drove them, alternating, in one run; medians and ratios
 // (ours / theirs: below 1 means ours is better). Needs root and `npm run build`.
@@ -82,7 +82,7 @@ const buildSide = (run) => ({
   stop: (name) => timed(() => run("stop", name)),
 });
 const ours = buildSide(bpm);
-const baseline = BASELINE && buildSide(bpmOf(BASELINE));
+const baseline = BASELINE && { ...buildSide(bpmOf(BASELINE)), list: () => timed(() => bpmOf(BASELINE)("list")) };
 const theirs = runc && {
   start: async (name) => {
     rmSync(marker(`r${name}`), { force: true });
@@ -188,6 +188,18 @@ try {
     report("stop latency, this build", "ms", b.stop[0], null);
     report("stop latency, baseline build (BPM_BASELINE)", "ms", b.stop[1], null);
     report("  stop, this build − baseline (paired)", "ms", diff(b.stop), null);
+    // list over the same two running jobs, one started by each build (ours reads the other's records too).
+    await ours.start("quick");
+    await baseline.start("bquick");
+    b.list = [[], []];
+    for (let i = 0; i < rounds; i++) {
+      for (const k of i % 2 ? [1, 0] : [0, 1]) b.list[k].push(await (k === 0 ? timed(() => bpm("list")) : baseline.list()));
+    }
+    await ours.stop("quick");
+    await baseline.stop("bquick");
+    report("list latency, this build", "ms", b.list[0], null);
+    report("list latency, baseline build (BPM_BASELINE)", "ms", b.list[1], null);
+    report("  list, this build − baseline (paired)", "ms", diff(b.list), null);
     rmSync(join(root, "jobs", "bquick"), { recursive: true });
   }
 

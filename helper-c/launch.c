@@ -115,10 +115,11 @@ void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
 /* The `launch` verb: the plan and the CLI's report channel on fd. */
 static struct plan plan;
 static int report;
-static int cgroup_made;
+static int cgroup_made, recorded;
 
 static void launch_failed(const char *msg) {
     char why[600];
+    if (recorded) state_clear(&plan);
     if (cgroup_made) cgroup_remove(&plan, why, sizeof why);
     char line[1200];
     int n = snprintf(line, sizeof line, "error: %s\n", msg);
@@ -162,6 +163,10 @@ int launch_main(int fd) {
         int n = snprintf(line, sizeof line, "error: %s\n", l.said);
         write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     } else {
+        /* While it runs it is recorded as a start's process is (list, pid,
+         * shell and trace see it), without the pidfile monit watches. */
+        if (state_write(&plan, l.init, l.start_time, 0)) die("writing %s", plan.job.state);
+        recorded = 1;
         write_str(fd, "ok\n");
     }
 
@@ -177,6 +182,8 @@ int launch_main(int fd) {
     /* Whatever the job left (it had no pid namespace of its own, say) ends here. */
     long long oom = cgroup_oom_kills(&plan);
     char why[600];
+    if (recorded) state_clear(&plan);
+    recorded = 0;
     if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
     cgroup_made = 0;
     char line[64];

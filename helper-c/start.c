@@ -53,7 +53,7 @@ int start_main(const char *plan_source) {
     struct launched l;
     if (launch_container(&plan, &io, &l, NULL)) fail("%s", l.said);
     /* A job that has already exited is recorded all the same: it reads "failed", with its exit. */
-    if (state_write(&plan, l.init, l.start_time)) die("writing %s", plan.job.state);
+    if (state_write(&plan, l.init, l.start_time, 1)) die("writing %s", plan.job.state);
     char extra[64];
     json_number(extra, sizeof extra, "pid", l.init);
     bpmlog("info", "complete", extra);

@@ -109,7 +109,7 @@ int state_running(const struct state *s) {
     return s->pid > 0 && proc_stat(AT_FDCWD, s->pid, &st, &now) == 0 && now == s->start_time && st != 'Z' && st != 'X';
 }
 
-int state_write(const struct plan *p, pid_t pid, unsigned long long start_time) {
+int state_write(const struct plan *p, pid_t pid, unsigned long long start_time, int with_pidfile) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const char *body = p->job.record ? p->job.record : "";
@@ -124,7 +124,7 @@ int state_write(const struct plan *p, pid_t pid, unsigned long long start_time) 
     memcpy(text + h, body, blen);
     int bad = write_file_at(p->job.state, text, (size_t)h + blen, 0600);
     free(text);
-    if (bad) return -1;
+    if (bad || !with_pidfile) return bad ? -1 : 0;
     /* monit reads the pid with no trailing newline. */
     h = snprintf(header, sizeof header, "%d", (int)pid);
     return write_file_at(p->job.pidfile, header, (size_t)h, 0644);

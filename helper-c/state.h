@@ -33,8 +33,9 @@ int state_read(const struct plan *plan, struct state *out);
 /* The liveness rule (src/runtime/state.ts's isLive is the same): the pid is
  * alive, not a zombie, with the recorded start time, in the recorded boot. */
 int state_running(const struct state *state);
-/* Writes the record and the pidfile, each whole or not at all; -1 with errno. */
-int state_write(const struct plan *plan, pid_t pid, unsigned long long start_time);
+/* Writes the record and (with_pidfile: start, not run) the pidfile, each
+ * whole or not at all; -1 with errno. */
+int state_write(const struct plan *plan, pid_t pid, unsigned long long start_time, int with_pidfile);
 /* Removes pidfile and state (not the exit record). */
 void state_clear(const struct plan *plan);
 #endif

@@ -9,7 +9,7 @@ import type { ProcessConfig } from "../config/schema.ts";
 import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
-import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
+import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan, type RefusalPlan, type StartPlan } from "../plan/plan.ts";
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
@@ -54,7 +54,7 @@ export function cgroupLimits(proc: ProcessConfig): Limits {
 }
 
 /** Everything the helper does for a start (detach) or a run (foreground). */
-export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"], pause = false): LaunchPlan {
+export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"], pause = false): StartPlan {
   const { paths, root, user } = ctx;
   const fsRoot = cgroupFsRoot();
   const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), cgroupLimits(proc));
@@ -64,7 +64,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     host = gatherFacts(ctx, proc, event);
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    return refusal(ctx, event, cgroup, e.message);
+    return refusal(ctx, event, mode, e.message);
   }
   return buildPlan({
     root, paths, proc, user, mode, host, cgroup,
@@ -76,11 +76,6 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
-export function refusal(ctx: JobContext, event: LaunchEvent, cgroup: LaunchPlan["cgroup"], why: string): LaunchPlan {
-  return {
-    mode: "detach", job: jobBook(ctx.paths, ctx.user, event, { refuse: why }), cgroup,
-    namespaces: [], preps: [], hook: null, shareLock: "", rootfs: "", mounts: [],
-    user: { uid: ctx.user.uid, gid: ctx.user.gid, groups: [] }, capabilities: [], rlimits: [], noNewPrivs: true,
-    subreaper: false, cwd: "/", executable: "", args: [], env: {}, statusFile: "", seccomp: null, pause: false, reaper: null,
-  };
+export function refusal(ctx: JobContext, event: LaunchEvent, mode: LaunchPlan["mode"], why: string): RefusalPlan {
+  return { kind: "refusal", mode, job: jobBook(ctx.paths, ctx.user, event), why };
 }

@@ -69,12 +69,12 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
   let plan = launchPlan(ctx, proc, event, "foreground", opts.beforeExec !== undefined);
   let logs: Logs | null = null;
   // Refused already: nothing will run, the logs stay as they are.
-  if (plan.job.refuse === null) {
+  if (plan.kind === "launch") {
     try {
       logs = openLogs(ctx);
     } catch (e) {
       // The helper decides under the lock: nothing if the process runs, else this.
-      plan = refusal(ctx, event, plan.cgroup, (e as Error).message);
+      plan = refusal(ctx, event, "foreground", (e as Error).message);
     }
   }
   let copied: Promise<unknown> = Promise.resolve();
@@ -98,7 +98,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     });
     if (launched.alreadyRunning) return { status: 0 };
     // Refused, or failed before the container existed: a message of its own, exit 1.
-    if (launched.failure && launched.pid === 0) throw new UserError(plan.job.refuse ? launched.failure : `${plan.job.errorPrefix}${launched.failure}`);
+    if (launched.failure && launched.pid === 0) throw new UserError(plan.kind === "refusal" ? launched.failure : `${plan.job.errorPrefix}${launched.failure}`);
     const { status, oomKills } = await launched.exit;
     await copied;
     const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), (oomKills ?? 0) > 0, status);

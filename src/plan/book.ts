@@ -23,8 +23,6 @@ export interface JobBook {
   event: string;
   /** Before a failure's message, as the contract words it. */
   errorPrefix: string;
-  /** The CLI could not prepare the launch: unless the process runs already (then nothing is done), fail with this. */
-  refuse: string | null;
   /** The process's logs, opened by the helper (start); null when the CLI holds them (run). */
   logs: { stdout: string; stderr: string } | null;
   /** Recorded in the state at start, used by stop. */
@@ -38,7 +36,7 @@ export interface JobBook {
 export const STOP_TIMING = { graceMs: 15_000, quitMs: 2_000, killMs: 5_000 };
 
 /** The bookkeeping for command (start, stop, run, trace) of one process. */
-export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; shutdownTimeoutMs?: number; refuse?: string } = {}): JobBook {
+export function jobBook(paths: JobPaths, user: Identity, command: "start" | "stop" | "run" | "trace", opts: { shutdownSignal?: "TERM" | "INT"; shutdownTimeoutMs?: number } = {}): JobBook {
   const event = `bpm.${command}`;
   return {
     name: { job: paths.job, process: paths.proc },
@@ -50,7 +48,6 @@ export function jobBook(paths: JobPaths, user: Identity, command: "start" | "sto
     logOwner: { uid: user.uid, gid: user.gid },
     event,
     errorPrefix: ERROR_PREFIX[command],
-    refuse: opts.refuse ?? null,
     logs: command === "start" ? { stdout: paths.stdoutLog, stderr: paths.stderrLog } : null,
     shutdownSignal: opts.shutdownSignal ?? "TERM",
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? STOP_TIMING.graceMs,

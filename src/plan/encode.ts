@@ -4,7 +4,7 @@ import { capabilityNumber } from "../config/capabilities.ts";
 import { PLAN_VERSION, type PLAN_RECORDS, type PlanTag } from "./wire.ts";
 import type { JobBook } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
-import type { LaunchPlan } from "./plan.ts";
+import type { LaunchPlan, StartPlan } from "./plan.ts";
 import { recordBody } from "./record.ts";
 import type { EnterPlan } from "./enter.ts";
 
@@ -33,7 +33,6 @@ function job(rec: Rec, j: JobBook): void {
   if (j.bpmLog) rec("bpmlog", j.bpmLog, j.logBase);
   rec("logowner", j.logOwner.uid, j.logOwner.gid);
   rec("event", j.event, j.errorPrefix);
-  if (j.refuse !== null) rec("refuse", j.refuse);
   if (j.logs) rec("logs", j.logs.stdout, j.logs.stderr);
   rec("shutdown", j.shutdownSignal);
   rec("shutdowntimeout", j.shutdownTimeoutMs);
@@ -85,13 +84,20 @@ export function encodeEnterPlan(plan: EnterPlan): Buffer {
   });
 }
 
-/** The plan for the helper's start and launch verbs. */
-export function encodePlan(plan: LaunchPlan): Buffer {
+/** The plan for the helper's start and launch verbs: a launch, or a refusal of one. */
+export function encodePlan(plan: StartPlan): Buffer {
+  if (plan.kind === "refusal") {
+    return records((rec) => {
+      rec("mode", plan.mode);
+      job(rec, plan.job);
+      rec("refuse", plan.why);
+    });
+  }
   return records((rec) => {
     rec("mode", plan.mode);
     job(rec, plan.job);
-    // What the helper records once the job runs (start), for every later command.
-    if (plan.mode === "detach" && plan.job.refuse === null) rec("record", recordBody(plan));
+    // What the helper records once the job runs (start, and run while it runs), for every later command.
+    rec("record", recordBody(plan));
     cgroup(rec, plan.cgroup, true);
     for (const ns of plan.namespaces) rec("ns", ns);
     for (const d of plan.preps) rec("prep", d.path, d.mode, d.uid, d.gid, d.kind);
@@ -99,8 +105,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
       rec("hook", plan.hook.path);
       for (const [k, v] of Object.entries(plan.hook.env)) rec("hookenv", `${k}=${v}`);
     }
-    if (plan.shareLock) rec("sharelock", plan.shareLock);
-    if (plan.rootfs) rec("rootfs", plan.rootfs);
+    rec("sharelock", plan.shareLock);
+    rec("rootfs", plan.rootfs);
     for (const m of plan.mounts) {
       switch (m.kind) {
         case "bind": rec("bind", m.source, m.target, m.flags.join(",")); break;
@@ -117,7 +123,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     if (plan.subreaper) rec("subreaper");
     if (plan.seccomp) rec("seccomp", Buffer.from(plan.seccomp).toString("hex"));
     program(rec, plan);
-    if (plan.statusFile) rec("status", plan.statusFile);
+    rec("status", plan.statusFile);
     if (plan.pause) rec("pause");
     if (plan.reaper) rec("reaper", plan.reaper);
   });

@@ -29,7 +29,21 @@ export interface Prep {
   kind: "dir" | "volume";
 }
 
+/** What start and run hand the helper: a launch, or a refusal of one. */
+export type StartPlan = LaunchPlan | RefusalPlan;
+
+/** A start or run the CLI could not prepare: under the job's lock the helper
+ * does nothing if the process runs already (as the contract says), or fails with why. */
+export interface RefusalPlan {
+  kind: "refusal";
+  mode: "detach" | "foreground";
+  job: JobBook;
+  /** The whole message, prefix included. */
+  why: string;
+}
+
 export interface LaunchPlan {
+  kind: "launch";
   mode: "detach" | "foreground";
   /** The job's lock, state, logs and events. */
   job: JobBook;
@@ -161,6 +175,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
 
   const env = { ...defaultEnv(paths), ...proc.env };
   return {
+    kind: "launch",
     mode: input.mode,
     job: input.job,
     cgroup: input.cgroup,

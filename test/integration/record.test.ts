@@ -177,3 +177,37 @@ describe("each verb's failure says its own verb", { skip: skipUnlessRoot }, () =
     assert.match(start.stderr, /^Error: failed to start job-process: volume \/var\/vcap\/data\/errs-missing is mount_only/);
   });
 });
+
+describe("bpm run is recorded while it runs", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("record-run");
+
+  it("is listed, has a pid and can be entered while it runs; leaves no record and no pidfile", async () => {
+    const r = root();
+    r.job("errand", `${bashJob("errand", "echo errand-running; while [ ! -e /var/vcap/data/errand/tmp/go ]; do sleep 0.05; done; echo errand-done")}  capabilities: [NET_BIND_SERVICE]\n`);
+    const running = r.bpmAsync("run", "errand");
+    const go = join(r.path, "data", "errand", "tmp", "go");
+    try {
+      await r.waitForLog("errand", "errand-running");
+      await whileRunning(r);
+    } finally {
+      // The run holds the job's lock: it must end, or nothing can stop it.
+      writeFileSync(go, "");
+    }
+    const done = await running;
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /errand-done/);
+    assert.ok(!existsSync(join(r.path, "sys", "run", "bpm", "errand", "errand.state")), "the record went with the run");
+    assert.deepEqual(table(r.bpm("list").stdout), [["errand", "-", "stopped"]]);
+  });
+});
+
+/** What list, pid and shell say of the errand while it runs. */
+async function whileRunning(r: Root) {
+  const rows = table(r.bpm("list").stdout);
+  assert.equal(rows.length, 1);
+  assert.deepEqual([rows[0]![0], rows[0]![2]], ["errand", "running"]);
+  assert.equal(r.bpm("pid", "errand").stdout, `${rows[0]![1]}\n`);
+  assert.ok(!existsSync(join(r.path, "sys", "run", "bpm", "errand", "errand.pid")), "no pidfile for monit to watch");
+  const sh = inShell(r, "errand", `echo "CAP=$(sed -n 's/^CapEff:\\t//p' /proc/self/status)"`);
+  assert.match(sh.stdout, new RegExp(`^CAP=${CAPEFF_NET_BIND_SERVICE}\\r?$`, "m"), sh.stdout + sh.stderr);
+}

@@ -86,6 +86,11 @@ describe("every verb's plan, through the built helper", { skip }, () => {
   it("start", () => assertRoundTrip(encodePlan(plan(yaml))));
   it("run, traced from its start", () => assertRoundTrip(encodePlan(plan(yaml, "foreground", "run", true))));
   it("a privileged start", () => assertRoundTrip(encodePlan(plan(`${yaml}  unsafe: {privileged: true, host_pid_namespace: true}\n`))));
+  it("a refused start", () => {
+    const paths = jobPaths(root, "web");
+    const job = jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "start");
+    assertRoundTrip(encodePlan({ kind: "refusal", mode: "detach", job, why: "failed to start job-process: volume /x is mount_only but /y does not exist" }));
+  });
   it("stop", () => {
     const paths = jobPaths(root, "web");
     const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {}, true);
