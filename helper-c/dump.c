@@ -146,5 +146,6 @@ int state_dump_main(const char *path) {
     for (int i = 0; i < s.cg.n_dirs; i++) printf(RECORD_KEY_CGROUP " %s\n", s.cg.dirs[i]);
     if (s.cg.kill_file) printf(RECORD_KEY_CGROUP_KILL " %s\n", s.cg.kill_file);
     if (s.cg.oom_file) printf(RECORD_KEY_CGROUP_OOM " %s\n", s.cg.oom_file);
+    printf("live %d\n", state_running(&s));
     return fflush(stdout) ? 1 : 0;
 }

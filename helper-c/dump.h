@@ -6,6 +6,6 @@
 /* `plan-dump`: reads a plan on stdin, prints one line per record it parsed
  * (tag and fields, tab-separated, \\, tab and newline escaped). */
 int plan_dump_main(void);
-/* `state-dump FILE`: what state.c reads of a record, or "none". */
+/* `state-dump FILE`: what state.c reads of a record and whether it is live by state_running, or "none". */
 int state_dump_main(const char *path);
 #endif

@@ -4,9 +4,10 @@
 // read by both sides (parseRecord here, state-dump there) to the same result.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { jobPaths } from "../../src/bosh/paths.ts";
 import { jobBook } from "../../src/plan/book.ts";
 import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
@@ -14,6 +15,8 @@ import { encodeEnterPlan, encodePlan, encodeStopPlan } from "../../src/plan/enco
 import { enterPlan } from "../../src/plan/enter.ts";
 import { parseRecord, type ProcessRecord } from "../../src/plan/record.ts";
 import { PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanTag } from "../../src/plan/wire.ts";
+import { startTime } from "../../src/runtime/procs.ts";
+import { bootId, isLive } from "../../src/runtime/state.ts";
 import { plan, root } from "./plan-fixture.ts";
 
 /** The built helper, or the one built beside another bpm under test (BPM_UNDER_TEST=/work/baseline/bpm). */
@@ -112,6 +115,32 @@ describe("every verb's plan, through the built helper", { skip }, () => {
   });
 });
 
+describe("the liveness rule, the same on both sides", { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "bpm-live-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const me = { pid: process.pid, start: startTime(process.pid)! };
+  // A whole record of each version, with this process's pid, start time and boot (or another's).
+  const v3 = readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8");
+  const v2 = readFileSync(join(RECORDS, "v2-previous-bpm.state"), "utf8");
+  const as = (text: string, start: number, boot: string) =>
+    text.replace(/^pid .*$/m, `${K.pid} ${me.pid}`).replace(/^start-time .*$/m, `${K.startTime} ${start}`).replace(/^boot-id .*$/m, `${K.bootId} ${boot}`);
+  const cases: [string, string, boolean][] = [
+    ["this process, this boot", as(v3, me.start, bootId()), true],
+    ["this pid, another start time", as(v3, me.start + 1, bootId()), false],
+    ["this process, another boot", as(v3, me.start, "00000000-0000-0000-0000-000000000000"), false],
+    ["this process, a record of the previous bpm (no boot)", as(v2, me.start, ""), true],
+  ];
+  for (const [name, body, live] of cases) {
+    it(name, () => {
+      const file = join(dir, `${name.replace(/\W+/g, "-")}.state`);
+      writeFileSync(file, body);
+      assert.equal(isLive(parseRecord(readFileSync(file, "utf8"))!), live, "src/runtime/state.ts");
+      const r = spawnSync(HELPER, ["state-dump", file], { encoding: "utf8" });
+      assert.match(r.stdout, new RegExp(`^live ${live ? 1 : 0}$`, "m"), `helper-c/state.c: ${r.stdout}${r.stderr}`);
+    });
+  }
+});
+
 describe("the record's test vectors, read by both sides", () => {
   const vectors = readdirSync(RECORDS).filter((f) => f.endsWith(".state")).sort();
   it("has vectors of both versions and of what is no record", () => {
@@ -135,6 +164,7 @@ describe("the record's test vectors, read by both sides", () => {
             ...(want.entry?.cgroupDirs ?? []).map((d) => `${K.cgroup} ${d}`),
             ...(want.entry?.cgroupKill ? [`${K.cgroupKill} ${want.entry.cgroupKill}`] : []),
             ...(want.entry?.cgroupOom ? [`${K.cgroupOom} ${want.entry.cgroupOom}`] : []),
+            `live ${isLive(want) ? 1 : 0}`,
           ]
         : ["none"];
       assert.deepEqual(r.stdout.split("\n").filter(Boolean), expected);
