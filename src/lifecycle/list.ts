@@ -64,6 +64,11 @@ async function processNames(root: ExternalPath, job: string): Promise<string[]> 
   return loadJobConfig(paths.config, schema).config.processes.map((p) => p.name);
 }
 
+/** Text from disk (a directory's name, an error quoting it) as list may print
+ * it: no control or format character reaches the terminal, each is escaped. */
+export const printable = (text: string) =>
+  text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`);
+
 /** A directory's entries, sorted; none if it is missing, not a directory or unreadable. */
 function entries(dir: string): Dirent[] {
   try {
@@ -87,7 +92,7 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
         known.add(jobPaths(root, job, name).id);
       }
     } catch (e) {
-      warnings.push(`invalid config for ${job}: ${(e as Error).message}`);
+      warnings.push(printable(`invalid config for ${job}: ${(e as Error).message}`));
       known.add(`job:${job}`);
     }
   }
@@ -102,7 +107,7 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
       try {
         const paths = jobPaths(root, dir.name, m[1]);
         if (known.has(paths.id)) continue;
-        if (statusOf(readState(paths)) === "running") warnings.push(`extra process running: process (${decodeContainerId(paths.id)}) not defined`);
+        if (statusOf(readState(paths)) === "running") warnings.push(printable(`extra process running: process (${decodeContainerId(paths.id)}) not defined`));
       } catch {
         // Not a name bpm gives (or gone meanwhile): not a job's state.
       }
