@@ -9,8 +9,14 @@ export interface Problem {
   message: string;
 }
 
+/** Text as bpm may print it: each control or format character (a newline,
+ * an escape sequence, a bidi override) written as \\uXXXX instead. */
+export const printable = (text: string) =>
+  text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`);
+
+/** file:line:column: field: message, printable: names and values come from the file. */
 export function formatProblem(p: Problem): string {
-  return `${p.file}:${p.line}:${p.col}: ${p.field ? p.field + ": " : ""}${p.message}`;
+  return printable(`${p.file}:${p.line}:${p.col}: ${p.field ? p.field + ": " : ""}${p.message}`);
 }
 
 export class ConfigError extends Error {

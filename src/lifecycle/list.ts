@@ -5,6 +5,7 @@
 import { readdirSync, existsSync, type Dirent } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, reservedJobName, type ExternalPath } from "../bosh/paths.ts";
 import { configKey, readCachedConfig } from "../config/cache.ts";
+import { printable } from "../config/problems.ts";
 import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type Status } from "../runtime/state.ts";
 
@@ -63,11 +64,6 @@ async function processNames(root: ExternalPath, job: string): Promise<string[]> 
   const { loadJobConfig } = await import("../config/load.ts");
   return loadJobConfig(paths.config, schema).config.processes.map((p) => p.name);
 }
-
-/** Text from disk (a directory's name, an error quoting it) as list may print
- * it: no control or format character reaches the terminal, each is escaped. */
-export const printable = (text: string) =>
-  text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`);
 
 /** A directory's entries, sorted; none if it is missing, not a directory or unreadable. */
 function entries(dir: string): Dirent[] {
