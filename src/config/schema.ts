@@ -238,7 +238,9 @@ export function shapeOf(schema: AnySchema): Shape {
   const last = schema.pipe ? ([...schema.pipe].reverse().find((p) => p.kind === "schema") as AnySchema | undefined) : undefined;
   if (last) return shapeOf(last);
   switch (schema.type) {
-    case "string": return "text";
+    case "string":
+    case "picklist": // of text (shutdown_signal)
+      return "text";
     case "object": return { map: Object.fromEntries(Object.entries(schema.entries!).map(([k, s]) => [k, shapeOf(s)])) };
     case "array": return { list: shapeOf(schema.item!) };
     case "record": return { values: shapeOf(schema.value!) };
