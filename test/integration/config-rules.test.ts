@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { cgroupDirs, cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
@@ -45,6 +45,13 @@ describe("config rules", { skip: skipUnlessRoot }, () => {
       assert.equal(statSync(join(r.path, "data/bpm")).uid, stateOwner);
       assert.equal(statSync(join(r.path, "data/bpm/locks")).uid, 0);
     }
+    // Through a symlink root owns (as /var/vcap/sys leads into data/ on a BOSH VM): start resolves it.
+    symlinkSync(join(r.path, "data/bpm"), join(r.path, "data/state-link"));
+    r.job("greedy", bashJob("greedy", "sleep 1000", "  additional_volumes:\n  - {path: /var/vcap/data/state-link/locks, writable: true}\n"));
+    const s = r.bpm("start", "greedy");
+    assert.equal(s.status, 1);
+    assert.ok(s.stderr.includes(`failed to start job-process: volume /var/vcap/data/state-link/locks: ${r.path}/data/bpm/locks is bpm's own state`), s.stderr);
+    assert.equal(statSync(join(r.path, "data/bpm/locks")).uid, 0);
   });
 
   it("never chowns a read-only volume", async () => {
