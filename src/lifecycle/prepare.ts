@@ -6,9 +6,9 @@
 import { join } from "node:path";
 import { bpmDirs } from "../bosh/paths.ts";
 import type { ProcessConfig } from "../config/schema.ts";
+import { stateConflict } from "../config/volumes.ts";
 import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
-import { stateConflict } from "../config/volumes.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";

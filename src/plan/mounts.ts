@@ -6,7 +6,7 @@
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
 import { stateConflict } from "../config/volumes.ts";
-import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";
+import { INTERNAL_ROOT, toExternal, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
 
 export type MountFlag = "ro" | "nosuid" | "nodev" | "noexec" | "shared";
 export type MountOp =
