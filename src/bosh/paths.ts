@@ -22,9 +22,37 @@ export function boshRoot(env: NodeJS.ProcessEnv = process.env): ExternalPath {
   return ext(fromEnv && fromEnv !== "" ? resolve(fromEnv) : DEFAULT_ROOT);
 }
 
-/** A job's or process's name is one path component: not empty, not . or .., no / or NUL. */
+/** The longest job or process name, in bytes. */
+export const MAX_NAME_BYTES = 64;
+/** The longest container id: its lock file (`ID.lock`) and cgroup directory
+ * fit a file name (255 bytes), with 50 to spare for a systemd scope named
+ * after it (`UNIT-bpm-ID.scope`). */
+export const MAX_CONTAINER_ID_BYTES = 200;
+const NAME_CHARS = /^[A-Za-z0-9_.-]+$/;
+
+/** Why a job or process name cannot be used, or null. Names become file
+ * names (PROC.pid, PROC.stdout.log, JOB/ directories), a cgroup and a lock
+ * named by the container id, and rows of `bpm list`: one path component of
+ * letters, digits, "_", "-" and ".", not "." or "..", at most 64 bytes. */
+export function nameProblem(name: string): string | null {
+  if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) return `a name may not be empty, "." or "..", or contain "/"`;
+  if (!NAME_CHARS.test(name)) return `a name may hold only letters, digits, "_", "-" and "."`;
+  if (name.length > MAX_NAME_BYTES) return `a name may be at most ${MAX_NAME_BYTES} characters long (it names files and a cgroup)`;
+  return null;
+}
+
+/** Why these names together cannot be used (their container id is too long), or null. */
+export function idProblem(job: string, proc: string = job): string | null {
+  const id = containerId(job, proc);
+  return id.length > MAX_CONTAINER_ID_BYTES
+    ? `container id ${id} is ${id.length} bytes long, more than ${MAX_CONTAINER_ID_BYTES} (a "." in a name takes 3)`
+    : null;
+}
+
+/** A job's or process's name is one path component bpm can name files after (nameProblem). */
 export function checkName(kind: "job" | "process", name: string): void {
-  if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) throw new Error(`invalid ${kind} name ${JSON.stringify(name)}: a name may not be empty, "." or "..", or contain "/"`);
+  const why = nameProblem(name);
+  if (why) throw new Error(`invalid ${kind} name ${JSON.stringify(name)}: ${why}`);
 }
 
 /** What a job's directories (data/JOB, store/JOB, sys/run/JOB, sys/log/JOB)
@@ -71,6 +99,8 @@ export function bpmDirs(root: ExternalPath) {
 export function jobPaths(root: ExternalPath, job: string, proc: string = job) {
   checkName("job", job);
   if (proc !== job) checkName("process", proc);
+  const tooLong = idProblem(job, proc);
+  if (tooLong) throw new Error(`invalid names for job ${job}, process ${proc}: ${tooLong}`);
   const runDir = ext(`${root}/sys/run/bpm/${job}`);
   const logDir = ext(`${root}/sys/log/${job}`);
   const id = containerId(job, proc);
@@ -112,23 +142,32 @@ export function jobPaths(root: ExternalPath, job: string, proc: string = job) {
 export type JobPaths = ReturnType<typeof jobPaths>;
 
 const SAFE = /[A-Za-z0-9_-]/;
+/** Joins a job and a process in an id; a dot within a name is written `.2E`
+ * instead, so no pair of names shares an id (job `a` process `b` is
+ * `bpm-a.2eb`, job and process `a.b` is `bpm-a.2Eb`), while ids of names
+ * without dots are what they always were. */
+const SEPARATOR = ".2e";
+const DOT_IN_NAME = ".2E";
 
 /** `bpm-` + the escaped name: `JOB`, or `JOB.PROC` when they differ. */
 export function containerId(job: string, proc: string = job): string {
-  const name = job === proc ? job : `${job}.${proc}`;
-  return "bpm-" + escapeName(name);
+  const escaped = job === proc ? escapeName(job) : `${escapeName(job)}${SEPARATOR}${escapeName(proc)}`;
+  return "bpm-" + escaped;
 }
 
+/** Each byte outside [A-Za-z0-9_-] as `.` and two hex digits (lowercase, but a dot's uppercase). */
 export function escapeName(name: string): string {
   let out = "";
   for (const byte of Buffer.from(name, "utf8")) {
     const ch = String.fromCharCode(byte);
-    out += byte < 0x80 && SAFE.test(ch) ? ch : "." + byte.toString(16).padStart(2, "0");
+    out += byte < 0x80 && SAFE.test(ch) ? ch : ch === "." ? DOT_IN_NAME : "." + byte.toString(16).padStart(2, "0");
   }
   return out;
 }
 
-/** The inverse of containerId's escaping; returns null for ids not made by it. */
+/** The inverse of containerId's escaping (`JOB` or `JOB.PROC`, as list shows
+ * names); returns null for ids not made by it. Reads ids of earlier versions
+ * too (a dot in a name written `.2e`). */
 export function decodeContainerId(id: string): string | null {
   if (!id.startsWith("bpm-")) return null;
   const bytes: number[] = [];
@@ -137,7 +176,7 @@ export function decodeContainerId(id: string): string | null {
     const ch = body[i]!;
     if (ch === ".") {
       const hex = body.slice(i + 1, i + 3);
-      if (!/^[0-9a-f]{2}$/.test(hex)) return null;
+      if (!/^(?:[0-9a-f]{2}|2E)$/.test(hex)) return null;
       bytes.push(parseInt(hex, 16));
       i += 2;
     } else if (SAFE.test(ch)) {

@@ -5,6 +5,7 @@
 import { readdirSync, existsSync, type Dirent } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, reservedJobName, type ExternalPath } from "../bosh/paths.ts";
 import { configKey, readCachedConfig } from "../config/cache.ts";
+import { printable } from "../config/problems.ts";
 import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type ProcessRecord, type Status } from "../runtime/state.ts";
 
@@ -108,8 +109,8 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
   const rows: ProcessRow[] = [];
   const warnings: string[] = [];
   const { jobsDir, runDir } = bpmDirs(root);
-  const jobs = new Set<string>();
-  for (const e of entries(jobsDir)) jobs.add(e.name);
+  const jobDirs = new Set(entries(jobsDir).map((e) => e.name));
+  const jobs = new Set(jobDirs);
   for (const e of entries(runDir)) if (e.isDirectory()) jobs.add(e.name);
   for (const job of [...jobs].sort()) {
     let config: ConfigStatus = "missing";
@@ -125,8 +126,8 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
       } else if (reservedJobName(job)) continue;
     } catch (e) {
       // Not a job name bpm gives, with no bpm.yml: nothing of a job's.
-      if (config === "missing") continue;
-      warnings.push(`invalid config for ${job}: ${(e as Error).message}`);
+      if (config === "missing" && !jobDirs.has(job)) continue;
+      warnings.push(printable(`invalid config for ${job}: ${(e as Error).message}`));
       names = [];
     }
     const records = recordsOf(root, job);
@@ -135,7 +136,7 @@ export async function listProcesses(detail: Detail, root: ExternalPath = boshRoo
       if (names.includes(name)) continue;
       const r = row(root, job, name, config, record, detail);
       rows.push(r);
-      if (config !== "unreadable" && r.status === "running") warnings.push(`extra process running: process (${decodeContainerId(jobPaths(root, job, name).id)}) not defined`);
+      if (config !== "unreadable" && r.status === "running") warnings.push(printable(`extra process running: process (${decodeContainerId(jobPaths(root, job, name).id)}) not defined`));
     }
   }
   return { rows, warnings };

@@ -6,9 +6,9 @@
 import { join } from "node:path";
 import { bpmDirs } from "../bosh/paths.ts";
 import type { ProcessConfig } from "../config/schema.ts";
+import { stateConflict } from "../config/volumes.ts";
 import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
-import { volumeSource } from "../plan/mounts.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan, type RefusalPlan, type StartPlan } from "../plan/plan.ts";
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
@@ -35,14 +35,21 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig, event: LaunchE
     host = readHostFacts(root, paths, proc);
   } catch (e) {
     if (!(e instanceof UntrustedSymlink)) throw e;
-    const volume = proc.additional_volumes.find((v) => volumeSource(root, v.path) === e.path);
+    const volume = proc.additional_volumes.find((v) => v.source === e.path);
     throw refuse(`${volume ? `volume ${volume.path}` : e.path}: ${e.message}`);
   }
   const realRoot = trustedPath(root).real;
   for (const v of proc.additional_volumes) {
-    const source = host.fs.paths[volumeSource(root, v.path)]!;
+    const source = host.fs.paths[v.source]!;
     if (!source.real.startsWith(realRoot + "/")) throw refuse(`volume ${v.path} leads outside ${root} (to ${source.real}): a volume must stay inside ${root}`);
-    if (v.mount_only && !source.exists) throw refuse(`volume ${v.path} is mount_only but ${volumeSource(root, v.path)} does not exist`);
+    if (v.mount_only && !source.exists) throw refuse(`volume ${v.path} is mount_only but ${v.source} does not exist`);
+  }
+  // bpm's own state, reached through a symlink root owns (on a BOSH VM
+  // /var/vcap/sys leads into /var/vcap/data): the schema saw only the text.
+  const unrestricted = proc.unsafe.unrestricted_volumes.filter((v) => host.fs.paths[v.path] !== undefined);
+  for (const v of [...proc.additional_volumes.map((v) => ({ ...v, host: v.source })), ...unrestricted.map((v) => ({ ...v, host: v.path }))]) {
+    const why = stateConflict(host.fs.paths[v.host]!.real, v.writable, paths.job, [realRoot, root]);
+    if (why) throw refuse(`volume ${v.path}: ${why}`);
   }
   return host;
 }

@@ -5,7 +5,8 @@
 // comes in as HostFs, gathered on the host by the runtime (hostfacts.ts).
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
-import { INTERNAL_ROOT, toExternal, type ExternalPath, type InternalPath, type JobPaths } from "../bosh/paths.ts";
+import { stateConflict } from "../config/volumes.ts";
+import { INTERNAL_ROOT, toExternal, type ExternalPath, type JobPaths } from "../bosh/paths.ts";
 
 export type MountFlag = "ro" | "nosuid" | "nodev" | "noexec" | "shared";
 export type MountOp =
@@ -53,12 +54,6 @@ export interface MountContext {
   fs: HostFs;
 }
 
-/** A path written in bpm.yml (under /var/vcap, or under ROOT as the original took it) on the host. */
-export function volumeSource(root: ExternalPath, path: string): ExternalPath {
-  if (path === INTERNAL_ROOT || path.startsWith(INTERNAL_ROOT + "/")) return toExternal(root, path as InternalPath);
-  return path as ExternalPath;
-}
-
 const isGlob = (p: string) => /[*?[]/.test(p);
 
 /** Every host path and glob pattern whose facts the plan for proc needs. */
@@ -68,7 +63,7 @@ export function hostPathsFor(root: ExternalPath, paths: JobPaths, proc: ProcessC
     ...SYSTEM_DIRS, ...RESOLVER_DIRS,
     paths.tmpDir, paths.dataDir, paths.storeDir, paths.logDir, paths.socketDir, paths.jobDir, paths.runDir, paths.rootfsDir,
     toExternal(root, i.packages), toExternal(root, i.dataPackages),
-    ...proc.additional_volumes.map((v) => volumeSource(root, v.path)),
+    ...proc.additional_volumes.map((v) => v.source),
   ];
   const patterns: string[] = [];
   for (const v of proc.unsafe.unrestricted_volumes) (isGlob(v.path) ? patterns : list).push(v.path);
@@ -123,7 +118,7 @@ function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "
   if (proc.persistent_disk) bind(i.storeDir, paths.storeDir, true, false);
 
   for (const v of proc.additional_volumes) {
-    bind(v.path, volumeSource(ctx.root, v.path), v.writable, v.allow_executions, v.shared ? ["shared"] : []);
+    bind(v.path, v.source, v.writable, v.allow_executions, v.shared ? ["shared"] : []);
   }
   const mounted = out.map((m) => m.target);
   for (const v of proc.unsafe.unrestricted_volumes) {
@@ -131,7 +126,11 @@ function binds(ctx: MountContext): Extract<MountOp, { kind: "bind" } | { kind: "
     for (const path of matches) {
       // What bpm already mounts wins over an unrestricted volume beneath it.
       if (mounted.some((m) => path === m || path.startsWith(m + "/"))) continue;
-      out.push({ kind: "bind", source: fs.paths[path]?.real ?? path, target: path, flags: bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }) });
+      // A glob skips bpm's own state (`/var/vcap/data/*` matches data/bpm);
+      // a path written out is refused before this (schema, prepare.ts).
+      const real = fs.paths[path]?.real ?? path;
+      if ([path, real].some((p) => stateConflict(p, v.writable, paths.job, [INTERNAL_ROOT, ctx.root]))) continue;
+      out.push({ kind: "bind", source: real, target: path, flags: bindFlags(ctx, { writable: v.writable, exec: v.allow_executions }) });
     }
   }
   // Stable sort by depth: /var/vcap/data/JOB before /var/vcap/data/JOB/tmp.

@@ -2,13 +2,12 @@
 // here as plain data that can be printed, compared and tested without root.
 import { posix } from "node:path";
 import type { ProcessConfig } from "../config/schema.ts";
-import { parseMemorySize } from "../config/units.ts";
 import { CAPABILITIES } from "../config/capabilities.ts";
 import type { ExternalPath, JobPaths } from "../bosh/paths.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { Identity } from "./identity.ts";
 import type { JobBook } from "./book.ts";
-import { buildMounts, realPath, volumeSource, type HostFs, type MountOp } from "./mounts.ts";
+import { buildMounts, realPath, type HostFs, type MountOp } from "./mounts.ts";
 import { hostArch, jobFilter } from "./seccomp.ts";
 
 export type Namespace = "mount" | "ipc" | "uts" | "pid";
@@ -122,7 +121,7 @@ export const PRIVILEGED_CAPABILITIES = Object.keys(CAPABILITIES).filter((c) => C
 function jobWritable(root: ExternalPath, proc: ProcessConfig): string[] {
   const places = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock", "/var/lock", "/var/crash"];
   for (const base of ["/var/vcap", root]) places.push(`${base}/data`, `${base}/store`, `${base}/sys`);
-  for (const v of proc.additional_volumes) if (v.writable) places.push(v.path, volumeSource(root, v.path));
+  for (const v of proc.additional_volumes) if (v.writable) places.push(v.path, v.source);
   return places;
 }
 
@@ -166,7 +165,11 @@ export function buildPlan(input: PlanInput): LaunchPlan {
   ];
   if (proc.persistent_disk) preps.push({ path: real(paths.storeDir), mode: 0o700, ...vcap, kind: "dir" });
   for (const v of proc.additional_volumes) {
-    if (!v.mount_only) preps.push({ path: real(volumeSource(input.root, v.path)), mode: 0o700, ...vcap, kind: "volume" });
+    if (v.mount_only) continue;
+    // A read-only volume is never chowned: one that is there is bound as it
+    // is; one that is not is made root's, empty (the job cannot write it).
+    if (v.writable) preps.push({ path: real(v.source), mode: 0o700, ...vcap, kind: "volume" });
+    else if (!host.fs.paths[v.source]?.exists) preps.push({ path: real(v.source), mode: 0o755, uid: 0, gid: 0, kind: "dir" });
   }
 
   const capabilities = privileged
@@ -203,5 +206,5 @@ export function buildPlan(input: PlanInput): LaunchPlan {
 }
 
 export function memoryLimit(proc: ProcessConfig): number | undefined {
-  return proc.limits.memory === undefined ? undefined : parseMemorySize(proc.limits.memory)!;
+  return proc.limits.memory;
 }

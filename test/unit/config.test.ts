@@ -17,7 +17,7 @@ describe("bpm.yml parsing", () => {
     assert.deepEqual(p!.env, { FOO: "BAR", ENABLED: "on", COUNT: "3", EMPTY: "" });
     assert.equal(p!.ephemeral_disk, true);
     assert.equal(p!.persistent_disk, true);
-    assert.deepEqual(p!.additional_volumes[0], { path: "/var/vcap/data/sockets", writable: true, allow_executions: false, mount_only: false, shared: false });
+    assert.deepEqual(p!.additional_volumes[0], { path: "/var/vcap/data/sockets", writable: true, allow_executions: false, mount_only: false, shared: false, source: "/var/vcap/data/sockets" });
     assert.equal(p!.unsafe.host_pid_namespace, false);
     assert.equal(p!.shutdown_signal, "INT");
     assert.equal(p!.limits.open_files, 1024);
@@ -43,9 +43,9 @@ processes:
     const [web, worker] = config.processes;
     assert.deepEqual(web!.env, { FOO: "explicit", LANG: "C", BAR: "from-more", BAZ: "2" });
     assert.equal(web!.executable, "/bin/web");
-    assert.equal(web!.limits.memory, "1G");
+    assert.equal(web!.limits.memory, 1073741824);
     assert.equal(worker!.executable, "/bin/worker");
-    assert.equal(worker!.limits.memory, "1G");
+    assert.equal(worker!.limits.memory, 1073741824);
   });
 
   it("checks merged values where they were written, and refuses a merge of something else", () => {
@@ -133,5 +133,64 @@ processes:
     assert.equal(parseMemorySize("12"), null);
     assert.equal(parseMemorySize("0M"), null);
     assert.equal(parseMemorySize("1Q"), null);
+  });
+
+  it("reads an empty file (or only comments and ---) as a job with no processes, as the original did", () => {
+    for (const text of ["", "---\n", "# nothing rendered\n---\n# here\n"]) assert.deepEqual(parse(text).config, { processes: [] });
+  });
+
+  it("refuses what no file bpm derives can hold: names out of charset or too long, env keys with = or control characters, NULs", () => {
+    const one = (extra: string, name = "web") => `processes:\n- name: ${name}\n  executable: /bin/web\n${extra}`;
+    const problems = (text: string) => {
+      try {
+        parse(text);
+      } catch (e) {
+        return (e as ConfigError).problems.map(formatProblem).join("\n");
+      }
+      return "";
+    };
+    assert.match(problems(one("", '"a\\nb"')), /^bpm.yml:2:9: processes\[0\]\.name: a name may hold only letters, digits, "_", "-" and "\."/);
+    assert.match(problems(one("", "x".repeat(65))), /at most 64 characters/);
+    assert.match(problems(one("", "é")), /a name may hold only/);
+    assert.match(problems(one("", ".".repeat(64))), /container id bpm-server\.2e(\.2E){64} is \d+ bytes long, more than 200/);
+    assert.equal(problems(one("", "web.worker_2-x")), "");
+    assert.match(problems(one('  env: {"PATH=/x:": ""}\n')), /^bpm.yml:4:\d+: processes\[0\]\.env\.PATH=\/x:: an environment variable's name may not contain "="/);
+    assert.match(problems(one('  env: {"A\\eB": x}\n')), /may not contain control characters/);
+    assert.match(problems(one('  args: [ok, "a\\0b"]\n')), /^bpm.yml:4:14: processes\[0\].args\[1\]: contains a NUL character/);
+    assert.match(problems(one('  env: {A: "\\0"}\n')), /^bpm.yml:4:12: processes\[0\].env.A: contains a NUL character/);
+    assert.match(problems(one("  limits: {processes: 9007199254740991}\n")), /^bpm.yml:4:23: processes\[0\].limits\.processes: must be at most 4194304 \(the kernel's largest pid limit\)/);
+  });
+
+  it("refuses volumes that reach bpm's own state, keeps the job's own run dir read-only and other jobs' dirs", () => {
+    const vol = (path: string, opts = "", kind = "additional_volumes") =>
+      `processes:\n- name: server\n  executable: /bin/s\n  ${kind === "additional_volumes" ? "" : "unsafe:\n    "}${kind}:\n  ${kind === "additional_volumes" ? "" : "  "}- {path: ${path}${opts}}\n`;
+    const refused = (text: string) => assert.throws(() => parse(text), /bpm's own state|another job's state|this job's state/, text);
+    for (const p of ["/var/vcap/data/bpm", "/var/vcap/data/bpm/locks", "/var/vcap/sys/run/bpm", "/var/vcap/sys/run/bpm/other", "/var/vcap/data/sys/run/bpm/other"]) {
+      refused(vol(p));
+      refused(vol(p, ", writable: true"));
+      refused(vol(p, "", "unrestricted_volumes"));
+    }
+    for (const p of ["/var/vcap/data", "/var/vcap/sys/run", "/var/vcap/sys/run/bpm/server"]) refused(vol(p, ", writable: true"));
+    const fine = ["/var/vcap/sys/run/bpm/server", "/var/vcap/data", "/var/vcap/data/garden", "/var/vcap/sys/run/haproxy"];
+    for (const p of fine) parse(vol(p, ", mount_only: true"));
+    parse(vol("/var/vcap/data/garden", ", writable: true"));
+    parse(vol("/var/vcap/jobs/*/config/x.yml", ", mount_only: true", "unrestricted_volumes"));
+    const moved = { root: "/srv/root", job: "server" };
+    assert.throws(() => parse(vol("/srv/root/data/bpm/locks"), moved), /is bpm's own state \(\/srv\/root\/data\/bpm\)/);
+    assert.equal(parse(vol("/var/vcap/data/garden"), moved).config.processes[0]!.additional_volumes[0]!.source, "/srv/root/data/garden");
+  });
+
+  it("reads a 2 MiB file in linear time: duplicate keys found with one Set per map", () => {
+    const keys = Array.from({ length: 90_000 }, (_, i) => `    K${i}: v`).join("\n");
+    const text = `processes:\n- name: server\n  executable: /bin/s\n  env:\n${keys}\n`;
+    assert.ok(text.length < 2 << 20 && text.length > 1 << 20, `${text.length} bytes`);
+    // CPU time, not the clock: the machine may be busy with other tests.
+    const before = process.cpuUsage();
+    assert.equal(Object.keys(parse(text).config.processes[0]!.env).length, 90_000);
+    const used = process.cpuUsage(before);
+    const ms = (used.user + used.system) / 1000;
+    // Quadratic took minutes for this; linear takes 1 to 2 s of CPU.
+    assert.ok(ms < 10_000, `took ${ms} ms of CPU`);
+    assert.throws(() => parse(text + "    K5: again\n"), /bpm.yml:90005:5: invalid YAML: duplicate key "K5"/);
   });
 });

@@ -34,4 +34,20 @@ describe("BOSH paths", () => {
     assert.equal(decodeContainerId("bpm-bad.zz"), null);
     assert.equal(decodeContainerId("other"), null);
   });
+  it("gives no two pairs of job and process names one id, and keeps ids of names without dots", () => {
+    assert.equal(containerId("web", "worker"), "bpm-web.2eworker");
+    assert.equal(containerId("a", "b"), "bpm-a.2eb");
+    assert.equal(containerId("a.b", "a.b"), "bpm-a.2Eb");
+    const names = ["a", "b", "a.b", "b.a", "a.2eb", "a.2Eb", ".", "..a", "a."];
+    const ids = new Map<string, string>();
+    for (const job of names) {
+      for (const proc of names) {
+        const id = containerId(job, proc);
+        const pair = job === proc ? job : `${job} ${proc}`;
+        assert.equal(ids.get(id) ?? pair, pair, `${id} for both ${ids.get(id)} and ${pair}`);
+        ids.set(id, pair);
+        assert.equal(decodeContainerId(id), job === proc ? job : `${job}.${proc}`);
+      }
+    }
+  });
 });

@@ -38,9 +38,10 @@ export default command(
           continue;
         }
         try {
-          const { warnings, advice } = loadJobConfig(t.file, { root: t.root, job: t.job });
+          const { config, warnings, advice } = loadJobConfig(t.file, { root: t.root, job: t.job });
           for (const w of [...warnings, ...advice]) process.stdout.write(`warning: ${formatProblem(w)}\n`);
-          process.stdout.write(`ok: ${t.file}\n`);
+          // An empty file is valid, as in the original: the job's template rendered nothing.
+          process.stdout.write(`ok: ${t.file}${config.processes.length === 0 ? " (no processes: the file is empty)" : ""}\n`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           bad++;
