@@ -13,6 +13,8 @@
 
 /* How often making the cgroup starts over when a parent vanished under it. */
 #define CREATE_ATTEMPTS 50
+/* How long a start waits for a dead run's processes to exit once killed. */
+#define REMOVE_BOUND_MS 10000ULL
 
 static int read_small(const char *path, char *buf, size_t cap) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -133,16 +135,111 @@ static int kill_all(const struct cgroup_plan *cg) {
     return found;
 }
 
-int cgroup_remove(const struct plan *p, char *why, size_t cap) {
+/* What keeps a killed process from exiting: a killed process must run, in
+ * its own cgroup, to exit, so a CPU ceiling (a few processes' worth of exit
+ * under 2 % of a CPU takes minutes), a starving weight or a freeze holds the
+ * whole job back. Each is lifted in every directory of the job's own; a file
+ * the kernel lacks there (the other cgroup version, a controller the job does
+ * not use) is skipped, and a write that fails leaves the wait to tell. */
+static const struct { const char *file, *value; } unthrottle[] = {
+    {"cgroup.freeze", "0"},        /* v2 */
+    {"freezer.state", "THAWED"},   /* v1, in a hierarchy mounted with the freezer */
+    {"cpu.max", "max"},            /* v2: the period stays */
+    {"cpu.weight", "100"},         /* v2: the default */
+    {"cpu.cfs_quota_us", "-1"},    /* v1 */
+    {"cpu.shares", "1024"},        /* v1: the default */
+};
+
+void cgroup_unthrottle(const struct plan *p) {
     const struct cgroup_plan *cg = &p->cg;
+    for (int i = 0; i < n_removable(cg); i++)
+        for (size_t k = 0; k < sizeof unthrottle / sizeof unthrottle[0]; k++) {
+            char file[4200];
+            if ((size_t)snprintf(file, sizeof file, "%s/%s", removable(cg, i), unthrottle[k].file) >= sizeof file) continue;
+            write_small(file, unthrottle[k].value);
+        }
+}
+
+/* How many processes the job's directory dir holds, and the first few of
+ * them with their state (R running, D in the kernel, Z exited...) in list. */
+static int describe_procs(const char *dir, char *list, size_t cap) {
+    char file[4200], buf[8192];
+    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    list[0] = '\0';
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int count = 0;
+    size_t used = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+        buf[n] = '\0';
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            unsigned long long pid;
+            if (parse_u64(l, &pid) || pid == 0 || pid > 0x7fffffff) continue;
+            if (count++ >= 5 || used + 32 >= cap) continue;
+            char stat[4200] = "", path[64];
+            snprintf(path, sizeof path, "/proc/%llu/stat", pid);
+            /* "pid (comm) S ...": the state follows the last ')'. */
+            char *close_paren = read_small(path, stat, sizeof stat) ? NULL : strrchr(stat, ')');
+            char state = close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
+            used += (size_t)snprintf(list + used, cap - used, "%s%llu %c", used ? ", " : "", pid, state);
+        }
+    }
+    close(fd);
+    return count;
+}
+
+void cgroup_say_left(const struct plan *p, unsigned seconds) {
+    const struct cgroup_plan *cg = &p->cg;
+    for (int i = 0; i < n_removable(cg); i++) {
+        char list[256];
+        int count = describe_procs(removable(cg, i), list, sizeof list);
+        if (!count) continue;
+        fprintf(stderr, "bpm: %u s after SIGKILL, %d process%s of the job still in %s (pid state: %s%s); waiting for them to exit\n",
+                seconds, count, count == 1 ? "" : "es", removable(cg, i), list, count > 5 ? ", ..." : "");
+        return;
+    }
+    fprintf(stderr, "bpm: %u s after SIGKILL, the job's processes are still exiting; waiting for them\n", seconds);
+}
+
+/* Polls quickly at first (most jobs are gone in milliseconds), then gently. */
+static long next_pause(unsigned long long waited_ms) { return waited_ms < 1000 ? 10 : 100; }
+
+void cgroup_empty(const struct plan *p) {
+    const struct cgroup_plan *cg = &p->cg;
+    cgroup_unthrottle(p);
     /* v2 (Linux 5.14+): one write kills every process, even one forking as we go. */
     if (cg->kill_file) write_small(cg->kill_file, "1");
-    for (int waited = 0; kill_all(cg) > 0; waited += 10) {
-        if (waited >= 5000) {
-            snprintf(why, cap, "processes in %s survived SIGKILL", cg->dirs[0]);
+    unsigned long long waited = 0, said = 0;
+    while (kill_all(cg) > 0) {
+        if (waited - said >= CGROUP_SAY_LEFT_MS) {
+            said = waited;
+            cgroup_say_left(p, (unsigned)(waited / 1000));
+        }
+        long ms = next_pause(waited);
+        pause_ms(ms);
+        waited += (unsigned long long)ms;
+    }
+}
+
+int cgroup_remove(const struct plan *p, char *why, size_t cap) {
+    const struct cgroup_plan *cg = &p->cg;
+    cgroup_unthrottle(p);
+    if (cg->kill_file) write_small(cg->kill_file, "1");
+    /* Bounded: a start cleaning what a dead run left, or undoing itself,
+     * fails rather than wait on (stop empties the cgroup first, without a
+     * bound). Unthrottled, a job's processes exit in milliseconds. */
+    for (unsigned long long waited = 0; kill_all(cg) > 0;) {
+        if (waited >= REMOVE_BOUND_MS) {
+            char list[256];
+            int count = describe_procs(cg->dirs[0], list, sizeof list);
+            snprintf(why, cap, "%d process%s in %s survived SIGKILL for %llu s (pid state: %s%s)", count, count == 1 ? "" : "es",
+                     cg->dirs[0], REMOVE_BOUND_MS / 1000, list, count > 5 ? ", ..." : "");
             return -1;
         }
-        pause_ms(10);
+        long ms = next_pause(waited);
+        pause_ms(ms);
+        waited += (unsigned long long)ms;
     }
     for (int i = 0; i < n_removable(cg); i++) {
         for (int tries = 0; rmdir(removable(cg, i)); tries++) {
