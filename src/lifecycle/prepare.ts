@@ -13,6 +13,7 @@ import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
+import { readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
 /** The command whose events a launch writes to bpm.log. */
@@ -81,4 +82,17 @@ export function refusal(ctx: JobContext, event: LaunchEvent, cgroup: LaunchPlan[
     user: { uid: ctx.user.uid, gid: ctx.user.gid, groups: [] }, capabilities: [], rlimits: [], noNewPrivs: true,
     subreaper: false, cwd: "/", executable: "", args: [], env: {}, statusFile: "", seccomp: null, pause: false, reaper: null,
   };
+}
+
+/** A privileged job on a host whose capability bounding set lacks part of the
+ * privileged set runs without those: said once per launch, in bpm.log and in
+ * one line on stderr. A start of a process that runs already launches
+ * nothing, and says nothing. */
+export function sayUnavailableCapabilities(ctx: JobContext, plan: LaunchPlan, event: LaunchEvent): void {
+  const lacking = plan.capabilitiesUnavailable ?? [];
+  if (lacking.length === 0 || plan.job?.refuse) return;
+  if (event === "start" && statusOf(readState(ctx.paths)) === "running") return;
+  ctx.log.info(`bpm.${event}.capabilities-unavailable`, { capabilities: lacking });
+  const { job, proc } = ctx.paths;
+  process.stderr.write(`bpm: privileged job-process ${job}/${proc} runs without ${lacking.join(", ")}: this host's capability bounding set lacks ${lacking.length === 1 ? "it" : "them"}\n`);
 }

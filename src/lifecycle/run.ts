@@ -12,7 +12,7 @@ import { ensureDir, openAppend } from "../runtime/files.ts";
 import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { readExit } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { launchPlan } from "./prepare.ts";
+import { launchPlan, sayUnavailableCapabilities } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -72,6 +72,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       plan.job!.refuse = (e as Error).message;
     }
   }
+  sayUnavailableCapabilities(ctx, plan, event);
   plan.pause = opts.beforeExec !== undefined;
   let copied: Promise<unknown> = Promise.resolve();
   // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).

@@ -1,0 +1,168 @@
+// What a job's limits must not do to bpm itself (issues 25 and 26): a CPU
+// ceiling must not keep `bpm stop` from ending the job; a memory limit too
+// small to start says so in the user's terms; a privileged job on a host
+// that cannot give it every capability says which ones it lacks. Through the
+// built executable, as root, on this kernel (cgroup v1 here, v2 in the VM
+// suite).
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { containerId } from "../../src/bosh/paths.ts";
+import { CAPABILITIES } from "../../src/config/capabilities.ts";
+import { cgroupDirs, cgroupFsRoot, cgroupVersion, jobCgroup } from "../../src/runtime/cgroups.ts";
+import { eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+
+const fsRoot = cgroupFsRoot();
+const v2 = cgroupVersion(fsRoot) === 2;
+const dirsOf = (r: Root, job: string) => cgroupDirs(jobCgroup(fsRoot, r.path, containerId(job)));
+const procsIn = (dir: string): number[] => {
+  try {
+    return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+const tryWrite = (file: string, value: string) => {
+  try {
+    writeFileSync(file, value);
+  } catch {
+    // not this kernel's file, or gone
+  }
+};
+
+/** What a failed stop left (on an older build): lifted, killed and removed by the test itself. */
+async function reap(dirs: string[]) {
+  for (const d of dirs) {
+    tryWrite(join(d, v2 ? "cpu.max" : "cpu.cfs_quota_us"), v2 ? "max" : "-1");
+    if (v2) tryWrite(join(d, "cgroup.kill"), "1");
+  }
+  await eventually(() => {
+    for (const d of dirs) for (const pid of procsIn(d)) tryKill(pid);
+    return dirs.every((d) => procsIn(d).length === 0);
+  }, () => dirs.map((d) => `${d}: ${procsIn(d).length}`).join("\n"));
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // gone already
+    }
+  }
+}
+const tryKill = (pid: number) => {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // exited
+  }
+};
+
+// The issue's job: it ignores TERM, QUIT and INT and forks idle children
+// (300 in the issue), under a 2 % CPU ceiling; every one of them must run in
+// the throttled cgroup to exit once killed.
+const hog = (children: number) => [
+  "$SIG{TERM} = $SIG{QUIT} = $SIG{INT} = 'IGNORE';",
+  "$| = 1;",
+  `for my $i (1 .. ${children}) { my $p = fork; die "fork: $!" unless defined $p; if ($p == 0) { sleep 1000 while 1; } }`,
+  `print "forked ${children}\\n";`,
+  "sleep 1000 while 1;",
+].join(" ");
+const hogJob = (name: string, children: number) => [
+  "processes:",
+  `- name: ${name}`,
+  "  executable: /usr/bin/perl",
+  "  args: [-e, " + JSON.stringify(hog(children)) + "]",
+  "  shutdown_timeout: 1s",
+  "  limits:",
+  "    cpu: 0.02",
+  "    processes: 1000",
+  "",
+].join("\n");
+
+describe(`a job's limits do not hold bpm back (cgroup v${v2 ? 2 : 1})`, { skip: skipUnlessRoot }, () => {
+  const root = useRoot("stopceiling");
+  const leftBehind: string[][] = [];
+  after(async () => {
+    for (const dirs of leftBehind) await reap(dirs);
+  });
+
+  // 300 children, the issue's job: stopped by an older build here in about 5 s, just inside
+  // its fixed bound (in the emulated VM, far outside it); 900, as many as its `processes: 1000`
+  // allows, outside it on this machine too.
+  for (const children of [300, 900]) {
+    it(`stops a job that ignores TERM, QUIT and INT with ${children} children under a 2% CPU ceiling: exit 0, every process gone`, async () => {
+      const r = root();
+      const job = `hog${children}`;
+      r.job(job, hogJob(job, children));
+      const dirs = dirsOf(r, job);
+      leftBehind.push(dirs);
+      const started = r.bpm("start", job);
+      assert.equal(started.status, 0, started.stderr);
+      // Forking at 2 % of a CPU takes a while (minutes under emulation).
+      await r.waitForLog(job, `forked ${children}`, 900_000);
+      const pids = [...new Set(dirs.flatMap(procsIn))];
+      assert.ok(pids.length >= children + 1, `the job's cgroup holds its perl and ${children} children: ${pids.length}`);
+      const cpuDir = jobCgroup(fsRoot, r.path, containerId(job)).cpu;
+      if (v2) assert.equal(readFileSync(join(cpuDir, "cpu.max"), "utf8").trim(), "2000 100000");
+      else assert.equal(readFileSync(join(cpuDir, "cpu.cfs_quota_us"), "utf8").trim(), "2000");
+
+      const stopped = await r.bpmAsync("stop", job);
+      assert.equal(stopped.status, 0, `bpm stop: ${stopped.stderr}`);
+      assert.deepEqual(pids.filter(alive), [], "every process of the job is gone when stop returns");
+      for (const d of dirs) assert.ok(!existsSync(d), `${d} is removed`);
+      assert.match(r.bpm("list").stdout, new RegExp(`^${job} +- +stopped$`, "m"));
+      const events = readFileSync(join(r.path, `sys/log/${job}/bpm.log`), "utf8");
+      assert.match(events, /"message":"bpm\.stop\.forceful-shutdown".*"how":"killed"/);
+      assert.match(events, /"message":"bpm\.stop\.complete"/);
+    });
+  }
+
+  it("says a start failed because the memory limit (memory: 1B) is too small for the OOM killer to spare the init", () => {
+    const r = root();
+    r.job("tiny", "processes:\n- name: tiny\n  executable: /bin/true\n  limits:\n    memory: 1B\n");
+    leftBehind.push(dirsOf(r, "tiny"));
+    const res = r.bpm("start", "tiny");
+    assert.equal(res.status, 1, res.stderr);
+    const line = res.stderr.trim();
+    assert.match(line, /limits\.memory/, line);
+    assert.match(line, /\b1B\b/, line);
+    assert.match(line, /OOM/, line);
+    assert.doesNotMatch(line, /exited before starting the job$/, line);
+    assert.match(r.bpm("list").stdout, /^tiny +- +stopped$/m);
+    for (const d of dirsOf(r, "tiny")) assert.ok(!existsSync(d), `${d} is removed`);
+  });
+
+  it("starts a privileged job with what the host's bounding set allows, and names what it lacks once, in bpm.log and on stderr", async () => {
+    const r = root();
+    r.job("privlack", "processes:\n- name: privlack\n  executable: /bin/bash\n  args: [-c, 'echo up; exec sleep 1000']\n  unsafe: {privileged: true}\n");
+    const bounding = BigInt("0x" + /^CapBnd:\s+(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+    const lacking = Object.entries(CAPABILITIES).filter(([, n]) => n <= CAPABILITIES.AUDIT_READ! && !(bounding & (1n << BigInt(n)))).map(([name]) => name);
+    const res = r.bpm("start", "privlack");
+    assert.equal(res.status, 0, res.stderr);
+    await r.waitForLog("privlack", "up");
+    const log = readFileSync(join(r.path, "sys/log/privlack/bpm.log"), "utf8");
+    const events = log.split("\n").filter((l) => l.includes("capabilities-unavailable"));
+    const lines = res.stderr.split("\n").filter(Boolean);
+    if (lacking.length === 0) {
+      // A host that has them all (the VM): nothing to say.
+      assert.deepEqual(events, []);
+      assert.deepEqual(lines, []);
+    } else {
+      assert.equal(events.length, 1, log);
+      const event = JSON.parse(events[0]!) as { message: string; level: string; data: { capabilities: string[] } };
+      assert.equal(event.message, "bpm.start.capabilities-unavailable");
+      assert.deepEqual(event.data.capabilities, lacking);
+      assert.equal(lines.length, 1, res.stderr);
+      for (const name of lacking) assert.match(lines[0]!, new RegExp(`\\b${name}\\b`));
+      assert.match(lines[0]!, /privileged/);
+    }
+    // Starting a running job again says nothing more.
+    const again = r.bpm("start", "privlack");
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stderr, "");
+    assert.equal(readFileSync(join(r.path, "sys/log/privlack/bpm.log"), "utf8").split("\n").filter((l) => l.includes("capabilities-unavailable")).length, events.length);
+    assert.equal(r.bpm("stop", "privlack").status, 0);
+  });
+});
+
