@@ -5,13 +5,14 @@
 // built executable, as root, on this kernel (cgroup v1 here, v2 in the VM
 // suite).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
 import { CAPABILITIES } from "../../src/config/capabilities.ts";
 import { cgroupDirs, cgroupFsRoot, cgroupVersion, jobCgroup } from "../../src/runtime/cgroups.ts";
-import { eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+import { BPM, eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
 const fsRoot = cgroupFsRoot();
 const v2 = cgroupVersion(fsRoot) === 2;
@@ -83,8 +84,10 @@ const hogJob = (name: string, children: number) => [
 describe(`a job's limits do not hold bpm back (cgroup v${v2 ? 2 : 1})`, { skip: skipUnlessRoot }, () => {
   const root = useRoot("stopceiling");
   const leftBehind: string[][] = [];
+  const madeFreezers: string[] = [];
   after(async () => {
     for (const dirs of leftBehind) await reap(dirs);
+    for (const d of madeFreezers) await reap([d]);
   });
 
   // 300 children, the issue's job: stopped by an older build here in about 5 s, just inside
@@ -117,6 +120,47 @@ describe(`a job's limits do not hold bpm back (cgroup v${v2 ? 2 : 1})`, { skip: 
       assert.match(events, /"message":"bpm\.stop\.complete"/);
     });
   }
+
+  // A v1 freezer holds a killed process until it is thawed: how a process the
+  // kernel holds (state D) looks to a stop. The freezer cgroup is the test's own.
+  const freezerRoot = join(fsRoot, "freezer");
+  const noFreezer = v2 || !existsSync(join(freezerRoot, "cgroup.procs")) ? "needs a cgroup v1 freezer hierarchy (this machine's, not the VM's)" : false;
+  it("waits for killed processes the kernel holds as long as it takes, saying every 10 s on stderr what is left, then exits 0", { skip: noFreezer }, async (t) => {
+    const r = root();
+    r.job("held", "processes:\n- name: held\n  executable: /bin/bash\n  args: [-c, 'trap \"\" TERM QUIT INT; sleep 1000 & echo up; wait; wait']\n  shutdown_timeout: 1s\n");
+    const dirs = dirsOf(r, "held");
+    leftBehind.push(dirs);
+    const frozen = join(freezerRoot, `bpm-test-${process.pid}-held`);
+    mkdirSync(frozen);
+    // Thawed at the end of the test whatever happened; removed once reap() has emptied it.
+    t.after(() => tryWrite(join(frozen, "freezer.state"), "THAWED"));
+    madeFreezers.push(frozen);
+    assert.equal(r.bpm("start", "held").status, 0);
+    await r.waitForLog("held", "up");
+    const pids = [...new Set(dirs.flatMap(procsIn))];
+    assert.ok(pids.length >= 3, `init, bash and sleep: ${pids}`);
+    for (const pid of pids) writeFileSync(join(frozen, "cgroup.procs"), String(pid));
+    writeFileSync(join(frozen, "freezer.state"), "FROZEN");
+    await eventually(() => readFileSync(join(frozen, "freezer.state"), "utf8").trim() === "FROZEN", () => readFileSync(join(frozen, "freezer.state"), "utf8"));
+
+    const stop = spawn(BPM, ["stop", "held"], { env: { ...process.env, BPM_BOSH_ROOT: r.path }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    stop.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((res) => stop.on("close", (code) => res(code)));
+    let ended: number | null | undefined;
+    void exited.then((code) => (ended = code));
+    await eventually(() => /after SIGKILL/.test(stderr) || ended !== undefined, () => stderr);
+    assert.equal(ended, undefined, `stop ended while the job's processes were held: ${stderr}`);
+    const said = stderr.trim().split("\n");
+    assert.equal(said.length, 1, stderr);
+    assert.match(said[0]!, new RegExp(`^bpm: 10 s after SIGKILL, ${pids.length} processes of the job still in ${dirs[0]} \\(pid state: .*\\bD\\b.*\\); waiting for them to exit$`));
+    assert.ok(pids.every(alive), "held, they are still there");
+
+    writeFileSync(join(frozen, "freezer.state"), "THAWED");
+    assert.equal(await exited, 0, stderr);
+    assert.deepEqual(pids.filter(alive), []);
+    for (const d of dirs) assert.ok(!existsSync(d), `${d} is removed`);
+  });
 
   it("says a start failed because the memory limit (memory: 1B) is too small for the OOM killer to spare the init", () => {
     const r = root();
