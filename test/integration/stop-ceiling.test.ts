@@ -90,10 +90,11 @@ describe(`a job's limits do not hold bpm back (cgroup v${v2 ? 2 : 1})`, { skip: 
     for (const d of madeFreezers) await reap([d]);
   });
 
-  // 300 children, the issue's job: stopped by an older build here in about 5 s, just inside
-  // its fixed bound (in the emulated VM, far outside it); 900, as many as its `processes: 1000`
-  // allows, outside it on this machine too.
-  for (const children of [300, 900]) {
+  // 300 children, the issue's job: an older build's fixed 5 s after KILL is far too short in
+  // the emulated VM (v2), but on this machine (v1) it stopped them in about 5 s, just inside;
+  // 900, as many as the job's `processes: 1000` allows, are outside it here too (forking
+  // 900 at 2 % of an emulated CPU would take over 10 minutes: v1 only).
+  for (const children of v2 ? [300] : [300, 900]) {
     it(`stops a job that ignores TERM, QUIT and INT with ${children} children under a 2% CPU ceiling: exit 0, every process gone`, async () => {
       const r = root();
       const job = `hog${children}`;
