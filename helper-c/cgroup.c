@@ -110,35 +110,55 @@ static const char *removable(const struct cgroup_plan *cg, int i) {
     return i < cg->n_dirs ? cg->dirs[i] : cg->leftovers[i - cg->n_dirs];
 }
 
+/* Calls each(pid, ctx) for every pid in dir's cgroup.procs; returns how
+ * many there were (0 for a cgroup that is gone: it holds nothing). A long
+ * list comes in pieces: a line cut by one read is finished by the next. */
+static int each_pid(const char *dir, void (*each)(unsigned long long pid, void *ctx), void *ctx) {
+    char file[4200];
+    if ((size_t)snprintf(file, sizeof file, "%s/cgroup.procs", dir) >= sizeof file) return 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[8192];
+    size_t kept = 0;  /* the start of a line the last read cut */
+    int found = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + kept, sizeof buf - 1 - kept);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t len = kept + (size_t)n;
+        buf[len] = '\0';
+        char *line = buf;
+        for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+            *nl = '\0';
+            unsigned long long pid;
+            if (parse_u64(line, &pid) || pid == 0 || pid > 0x7fffffff) continue;
+            found++;
+            each(pid, ctx);
+        }
+        kept = len - (size_t)(line - buf);
+        if (kept >= 32) kept = 0;  /* no pid is that long */
+        memmove(buf, line, kept);
+    }
+    close(fd);
+    return found;
+}
+
+static void kill_one(unsigned long long pid, void *ctx) {
+    (void)ctx;
+    kill((pid_t)pid, SIGKILL);
+}
+
 /* Sends SIGKILL to every pid in the job's cgroups; returns how many there were. */
 static int kill_all(const struct cgroup_plan *cg) {
     int found = 0;
-    for (int i = 0; i < n_removable(cg); i++) {
-        char file[4200];
-        snprintf(file, sizeof file, "%s/cgroup.procs", removable(cg, i));
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue; /* a cgroup that is gone holds nothing */
-        char buf[8192];
-        ssize_t n;
-        /* Long lists come in pieces: a pid cut in two is read whole next time round. */
-        while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
-            buf[n] = '\0';
-            for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                unsigned long long pid;
-                if (parse_u64(l, &pid) || pid == 0 || pid > 0x7fffffff) continue;
-                found++;
-                kill((pid_t)pid, SIGKILL);
-            }
-        }
-        close(fd);
-    }
+    for (int i = 0; i < n_removable(cg); i++) found += each_pid(removable(cg, i), kill_one, NULL);
     return found;
 }
 
 /* What keeps a killed process from exiting: a killed process must run, in
- * its own cgroup, to exit, so a CPU ceiling (a few processes' worth of exit
- * under 2 % of a CPU takes minutes), a starving weight or a freeze holds the
- * whole job back. Each is lifted in every directory of the job's own; a file
+ * its own cgroup, to exit, so a CPU ceiling (900 killed processes took
+ * over 5 s to exit under 2 % of a CPU here, far longer under emulation), a
+ * starving weight or a freeze holds the whole job back. Each is lifted in every directory of the job's own; a file
  * the kernel lacks there (the other cgroup version, a controller the job does
  * not use) is skipped, and a write that fails leaves the wait to tell. */
 static const struct { const char *file, *value; } unthrottle[] = {
@@ -160,32 +180,28 @@ void cgroup_unthrottle(const struct plan *p) {
         }
 }
 
-/* How many processes the job's directory dir holds, and the first few of
- * them with their state (R running, D in the kernel, Z exited...) in list. */
+/* The first few of a cgroup's processes, as "pid state" (R running, S
+ * sleeping, D held in the kernel, Z exited...), for the operator. */
+struct sample { char *list; size_t cap, used; int shown; };
+
+static void sample_one(unsigned long long pid, void *ctx) {
+    struct sample *s = ctx;
+    if (s->shown >= 5 || s->used + 32 >= s->cap) return;
+    char stat[1024] = "", path[64];
+    snprintf(path, sizeof path, "/proc/%llu/stat", pid);
+    /* "pid (comm) S ...": the state follows the last ')'. */
+    char *close_paren = read_small(path, stat, sizeof stat) ? NULL : strrchr(stat, ')');
+    char state = close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
+    s->used += (size_t)snprintf(s->list + s->used, s->cap - s->used, "%s%llu %c", s->shown ? ", " : "", pid, state);
+    s->shown++;
+}
+
+/* How many processes dir holds; the first few of them in list. */
 static int describe_procs(const char *dir, char *list, size_t cap) {
-    char file[4200], buf[8192];
-    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    struct sample s = {list, cap, 0, 0};
     list[0] = '\0';
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    int count = 0;
-    size_t used = 0;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
-        buf[n] = '\0';
-        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-            unsigned long long pid;
-            if (parse_u64(l, &pid) || pid == 0 || pid > 0x7fffffff) continue;
-            if (count++ >= 5 || used + 32 >= cap) continue;
-            char stat[4200] = "", path[64];
-            snprintf(path, sizeof path, "/proc/%llu/stat", pid);
-            /* "pid (comm) S ...": the state follows the last ')'. */
-            char *close_paren = read_small(path, stat, sizeof stat) ? NULL : strrchr(stat, ')');
-            char state = close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
-            used += (size_t)snprintf(list + used, cap - used, "%s%llu %c", used ? ", " : "", pid, state);
-        }
-    }
-    close(fd);
+    int count = each_pid(dir, sample_one, &s);
+    if (count > s.shown && s.used + 6 < cap) snprintf(list + s.used, cap - s.used, ", ...");
     return count;
 }
 
@@ -195,8 +211,8 @@ void cgroup_say_left(const struct plan *p, unsigned seconds) {
         char list[256];
         int count = describe_procs(removable(cg, i), list, sizeof list);
         if (!count) continue;
-        fprintf(stderr, "bpm: %u s after SIGKILL, %d process%s of the job still in %s (pid state: %s%s); waiting for them to exit\n",
-                seconds, count, count == 1 ? "" : "es", removable(cg, i), list, count > 5 ? ", ..." : "");
+        fprintf(stderr, "bpm: %u s after SIGKILL, %d process%s of the job still in %s (pid state: %s); waiting for them to exit\n",
+                seconds, count, count == 1 ? "" : "es", removable(cg, i), list);
         return;
     }
     fprintf(stderr, "bpm: %u s after SIGKILL, the job's processes are still exiting; waiting for them\n", seconds);
@@ -233,8 +249,8 @@ int cgroup_remove(const struct plan *p, char *why, size_t cap) {
         if (waited >= REMOVE_BOUND_MS) {
             char list[256];
             int count = describe_procs(cg->dirs[0], list, sizeof list);
-            snprintf(why, cap, "%d process%s in %s survived SIGKILL for %llu s (pid state: %s%s)", count, count == 1 ? "" : "es",
-                     cg->dirs[0], REMOVE_BOUND_MS / 1000, list, count > 5 ? ", ..." : "");
+            snprintf(why, cap, "%d process%s in %s survived SIGKILL for %llu s (pid state: %s)", count, count == 1 ? "" : "es",
+                     cg->dirs[0], REMOVE_BOUND_MS / 1000, list);
             return -1;
         }
         long ms = next_pause(waited);
