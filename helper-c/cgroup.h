@@ -7,8 +7,20 @@
 /* Makes the job's directories (v2: with the controllers enabled on the way
  * down) and writes its limits. Dies on failure. */
 void cgroup_create(const struct plan *plan);
-/* Kills everything in the job's cgroup and removes its directories; the
- * parents stay. Returns 0, or -1 with a reason in why. */
+/* Lifts what would slow a killed job's exit: the CPU ceiling and weight,
+ * and any freeze, in the job's own directories. */
+void cgroup_unthrottle(const struct cgroup_plan *cg);
+/* How often a stop that waits on a killed job tells the operator what is left. */
+#define CGROUP_SAY_LEFT_MS 10000ULL
+/* Tells the operator on stderr what is left of the job seconds after its KILL. */
+void cgroup_say_left(const struct cgroup_plan *cg, unsigned seconds);
+/* Unthrottles the job and kills everything in its cgroup, and waits as long
+ * as it takes for it to be empty, saying on stderr what is left every
+ * CGROUP_SAY_LEFT_MS (stop: a stop always ends with the job gone). */
+void cgroup_empty(const struct cgroup_plan *cg);
+/* Unthrottles and kills everything in the job's cgroup and removes its
+ * directories; the parents stay. Returns 0, or -1 with a reason in why (a
+ * process that outlived a bounded wait, a directory that would not go). */
 int cgroup_remove(const struct plan *plan, char *why, size_t cap);
 /* The same for a layout a record gave (what an earlier start made). */
 int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap);

@@ -23,6 +23,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The memory limit the plan gives the job, written as bpm.yml's units are
+ * (1B, 512M, 2G), into out; "" if it has none. */
+static void memory_limit(const struct plan *p, char *out, size_t cap) {
+    out[0] = '\0';
+    for (int i = 0; i < p->cg.n_limits; i++) {
+        const char *file = strrchr(p->cg.limits[i].file, '/');
+        unsigned long long bytes;
+        if (!file || (strcmp(file, "/memory.max") && strcmp(file, "/memory.limit_in_bytes"))) continue;
+        if (parse_u64(p->cg.limits[i].value, &bytes)) continue;
+        int unit = 0;
+        while (unit < 4 && bytes >= 1024 && bytes % 1024 == 0) bytes /= 1024, unit++;
+        snprintf(out, cap, "%llu%c", bytes, "BKMGT"[unit]);
+        return;
+    }
+}
+
+/* Why the init ended without a word: the kernel's OOM killer, when the
+ * job's memory limit is too small for even the container's set-up. */
+static void init_died(const struct plan *p, char *said, size_t cap) {
+    char limit[32];
+    memory_limit(p, limit, sizeof limit);
+    if (limit[0] && cgroup_oom_kills(p) > 0)
+        snprintf(said, cap, "the job's memory limit (limits.memory: %s) is too small to start it: "
+                 "the kernel's OOM killer killed the container's init before it could start the job", limit);
+    else
+        snprintf(said, cap, "the container's init exited before starting the job");
+}
+
 int launch_container(struct plan *p, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *)) {
     prepare_dirs(p);
     int status_fd = -1;
@@ -90,7 +118,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     if (nl) *nl = '\0';
     if (!strcmp(out->said, "ok")) return 0;
     if (!strncmp(out->said, "error: ", 7)) memmove(out->said, out->said + 7, strlen(out->said + 7) + 1);
-    else if (!got) snprintf(out->said, sizeof out->said, "the container's init exited before starting the job");
+    else if (!got) init_died(p, out->said, sizeof out->said);
     return -1;
 }
 

@@ -3,7 +3,10 @@
  * timeout recorded with it (15 s by default), QUIT, 2 s, KILL, through a
  * pidfd that returns the moment the init exits; then
  * everything left in the cgroup is killed and the cgroup, pidfile and state
- * are removed. Nothing running: the leftovers are cleaned all the same. */
+ * are removed. Nothing running: the leftovers are cleaned all the same.
+ * A stop always ends with the job gone: before the KILL the job's CPU
+ * ceiling and any freeze are lifted (killed processes must run to exit),
+ * and then it waits as long as that takes, saying on stderr what is left. */
 #define _GNU_SOURCE
 #include "stop.h"
 #include "util.h"
@@ -38,7 +41,8 @@ static void send(int pidfd, int sig) {
 /* Signals the init through a pidfd (immune to pid reuse) on the schedule:
  * the shutdown signal, grace, QUIT, dump time, KILL. Returns how it ended:
  * "exited", "quit" or "killed"; "gone" if it was not running. */
-static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, unsigned long long grace_ms, const struct job_plan *j) {
+static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, unsigned long long grace_ms, const struct job_plan *j,
+                             const struct cgroup_plan *cg) {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         if (errno == ESRCH) return "gone";
@@ -51,8 +55,13 @@ static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, 
     if (exited_within(pidfd, grace_ms)) return "exited";
     send(pidfd, SIGQUIT);
     if (exited_within(pidfd, j->quit_ms)) return "quit";
+    cgroup_unthrottle(cg);
     send(pidfd, SIGKILL);
-    if (!exited_within(pidfd, j->kill_ms)) fail("process %d survived SIGKILL", (int)pid);
+    /* The init of a pid namespace exits once every process in it has. */
+    for (unsigned long long waited = 0; !exited_within(pidfd, CGROUP_SAY_LEFT_MS);) {
+        waited += CGROUP_SAY_LEFT_MS;
+        cgroup_say_left(cg, (unsigned)(waited / 1000));
+    }
     return "killed";
 }
 
@@ -74,6 +83,7 @@ int stop_main(const char *plan_source) {
     if (!have || !state_running(&st)) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
+        cgroup_empty(cg);
         if (cg != &plan.cg && cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
         if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
         state_clear(&plan);
@@ -93,9 +103,10 @@ int stop_main(const char *plan_source) {
     bpmlog("info", "stopping", extra);
     /* A state an older bpm wrote records no timeout: the default schedule's. */
     unsigned long long grace_ms = st.shutdown_timeout_ms ? st.shutdown_timeout_ms : plan.job.grace_ms;
-    const char *how = stop_init(st.pid, st.start_time, sig, grace_ms, &plan.job);
+    const char *how = stop_init(st.pid, st.start_time, sig, grace_ms, &plan.job, cg);
     snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, how);
     if (!strcmp(how, "quit") || !strcmp(how, "killed")) bpmlog("error", "forceful-shutdown", extra);
+    cgroup_empty(cg);
     if (cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
     state_clear(&plan);
     bpmlog("info", "complete", extra);

@@ -13,6 +13,7 @@ import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan, type RefusalPl
 import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
+import { readState, statusOf } from "../runtime/state.ts";
 import { failure } from "./errors.ts";
 import { UserError, type JobContext } from "./job.ts";
 
@@ -85,4 +86,18 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
 export function refusal(ctx: JobContext, event: LaunchEvent, mode: LaunchPlan["mode"], why: string): RefusalPlan {
   return { kind: "refusal", mode, job: jobBook(ctx.paths, ctx.user, event), why };
+}
+
+/** A privileged job on a host whose capability bounding set lacks part of the
+ * privileged set runs without those: said once per launch, in bpm.log and in
+ * one line on stderr. A start of a process that runs already launches
+ * nothing, and says nothing. */
+export function sayUnavailableCapabilities(ctx: JobContext, plan: StartPlan, event: LaunchEvent): void {
+  if (plan.kind === "refusal") return;
+  const lacking = plan.capabilitiesUnavailable ?? [];
+  if (lacking.length === 0) return;
+  if (event === "start" && statusOf(readState(ctx.paths)) === "running") return;
+  ctx.log.info(`bpm.${event}.capabilities-unavailable`, { capabilities: lacking });
+  const { job, proc } = ctx.paths;
+  process.stderr.write(`bpm: privileged job-process ${job}/${proc} runs without ${lacking.join(", ")}: this host's capability bounding set lacks ${lacking.length === 1 ? "it" : "them"}\n`);
 }

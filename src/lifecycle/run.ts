@@ -15,7 +15,7 @@ import { readExit } from "../runtime/state.ts";
 import { ERROR_PREFIX } from "./errors.ts";
 import { FORWARDED_SIGNALS } from "../plan/wire.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { launchPlan, refusal } from "./prepare.ts";
+import { launchPlan, refusal, sayUnavailableCapabilities } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -77,6 +77,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       plan = refusal(ctx, event, "foreground", (e as Error).message);
     }
   }
+  sayUnavailableCapabilities(ctx, plan, event);
   let copied: Promise<unknown> = Promise.resolve();
   // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
   const stdin = isatty(0) ? "ignore" : "inherit";

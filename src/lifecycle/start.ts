@@ -6,11 +6,12 @@ import type { ProcessConfig } from "../config/schema.ts";
 import { encodePlan } from "../plan/encode.ts";
 import { handOver } from "../runtime/handover.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { launchPlan } from "./prepare.ts";
+import { launchPlan, sayUnavailableCapabilities } from "./prepare.ts";
 
 /** `wait` runs the helper as a child and returns its exit status instead (tests that cycle in one process). */
 export function start(ctx: JobContext, proc: ProcessConfig, how: "replace" | "wait" = "replace"): Promise<number> {
   const plan = launchPlan(ctx, proc, "start", "detach");
+  sayUnavailableCapabilities(ctx, plan, "start");
   return handOver(ctx.helper(), "start", encodePlan(plan), how).catch((e: Error) => {
     throw new UserError(`${plan.job.errorPrefix}${e.message}`);
   });

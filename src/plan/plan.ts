@@ -59,6 +59,8 @@ export interface LaunchPlan {
   mounts: MountOp[];
   user: { uid: number; gid: number; groups: number[] };
   capabilities: string[];
+  /** A privileged job: what of the privileged set this host's bounding set lacks, which it runs without (said once, by the launch). */
+  capabilitiesUnavailable?: string[];
   rlimits: Rlimit[];
   noNewPrivs: boolean;
   /** Without a pid namespace the init is no pid 1: it reaps as a subreaper. */
@@ -190,6 +192,7 @@ export function buildPlan(input: PlanInput): LaunchPlan {
     mounts: buildMounts({ root: input.root, paths, proc, privileged, fs: host.fs }),
     user: privileged ? { uid: 0, gid: 0, groups: [0] } : { uid: input.user.uid, gid: input.user.gid, groups: input.user.groups },
     capabilities,
+    capabilitiesUnavailable: privileged ? PRIVILEGED_CAPABILITIES.filter((c) => !host.boundingCaps.includes(c)) : [],
     rlimits,
     noNewPrivs: !privileged,
     subreaper: hostPid,
