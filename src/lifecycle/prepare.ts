@@ -10,9 +10,10 @@ import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
-import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cpuControllerMissing, jobCgroup, limitsNotHeld, wantsCpu, type JobCgroup, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
+import { readState, statusOf } from "../runtime/state.ts";
 import { UserError, type JobContext } from "./job.ts";
 
 /** The command whose events a launch writes to bpm.log. */
@@ -56,7 +57,8 @@ export function cgroupLimits(proc: ProcessConfig): Limits {
 export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"]): LaunchPlan {
   const { paths, root, user } = ctx;
   const fsRoot = cgroupFsRoot();
-  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), cgroupLimits(proc));
+  const cg = jobCgroup(fsRoot, root, paths.id);
+  const cgroup = cgroupLayout(fsRoot, cg, cgroupLimits(proc));
   const shutdownSignal = proc.shutdown_signal === "INT" ? "INT" : "TERM";
   let host: HostFacts;
   try {
@@ -65,12 +67,23 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     if (!(e instanceof UserError)) throw e;
     return refusal(ctx, event, cgroup, e.message);
   }
+  warnLimitsNotHeld(ctx, event, cg, cgroupLimits(proc));
   return buildPlan({
     root, paths, proc, user, mode, host, cgroup,
     job: jobBook(paths, user, event, { shutdownSignal, shutdownTimeoutMs: proc.shutdown_timeout }),
     shareLock: join(bpmDirs(root).locksDir, "shared-volumes.lock"),
     reaper: reaperPath(bpmDirs(root).helperDir),
   });
+}
+
+/** Inside a container whose cgroup cannot hand controllers down, the job starts without the limits
+ * it asks for (the container's own still bound it): said once per launch, on stderr and in bpm.log,
+ * and not at all when the process runs already (the start does nothing then). */
+function warnLimitsNotHeld(ctx: JobContext, event: LaunchEvent, cg: JobCgroup, limits: Limits): void {
+  const why = limitsNotHeld(cg, limits);
+  if (!why || statusOf(readState(ctx.paths)) === "running") return;
+  process.stderr.write(`Warning: ${why}\n`);
+  ctx.log.info(`bpm.${event}.limits-not-applied`, { error: why });
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
