@@ -2,7 +2,7 @@
 // is, where bpm itself sits in it (container or VM), and what a job uses now
 // (list --json). Where jobs go is decided in src/plan/cgroup.ts from these
 // facts; the helper makes and removes the cgroups.
-import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { HIERARCHIES, jobCgroupIn, placeJobs, type CgroupFacts, type CgroupNode, type CgroupVersion, type Hierarchy, type JobCgroup, type Placement } from "../plan/cgroup.ts";
 
@@ -110,6 +110,18 @@ function cgroupNode(dir: string, below: boolean): CgroupNode {
   };
 }
 
+/** The kernel's first pid namespace has a fixed inode number (PROC_PID_INIT_INO); a container's has another.
+ * (NSpid in /proc/self/status cannot tell: a container's own /proc starts at its namespace.) */
+const INITIAL_PID_NS = `pid:[${0xeffffffc}]`;
+
+function nestedPidNs(proc: string): boolean {
+  try {
+    return readlinkSync(join(proc, "ns", "pid")) !== INITIAL_PID_NS;
+  } catch {
+    return false;
+  }
+}
+
 /** What placement needs to know of this host, read from /proc/self and the cgroup tree. */
 export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
   const version = cgroupVersion(fsRoot);
@@ -131,7 +143,7 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
     mounts: Object.fromEntries(HIERARCHIES.map((h) => [h, where(h)])) as CgroupFacts["mounts"],
     // Only the kernel's root cgroup lacks cgroup.type (v2) and has release_agent (v1).
     topIsRoot: version === 2 ? !existsSync(join(fsRoot, "cgroup.type")) : existsSync(join(fsRoot, "memory", "release_agent")),
-    nestedPidNs: /^NSpid:\s+\d+\s+\d+/m.test(readText(join(proc, "status")) ?? ""),
+    nestedPidNs: nestedPidNs(proc),
     own: null,
     parent: null,
   };

@@ -2,7 +2,7 @@
 // tested for real: cgroup v1 on this machine (test/integration), v2 in a VM on
 // a second kernel (npm run test:vm, test/integration/cgroups.test.ts).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -125,7 +125,8 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     writeFileSync(join(fs, "init", "cgroup.controllers"), "");
     writeFileSync(join(proc, "mountinfo"), `40 31 0:38 / ${fs.replaceAll(" ", "\\040")} rw,relatime - cgroup2 cgroup2 rw\n`);
     writeFileSync(join(proc, "cgroup"), "0::/init\n");
-    writeFileSync(join(proc, "status"), "Name:\tbpm\nNSpid:\t4242\t7\n");
+    mkdirSync(join(proc, "ns"));
+    symlinkSync("pid:[4026532199]", join(proc, "ns", "pid"));
     const facts = cgroupFacts(fs, proc);
     assert.deepEqual([facts.topIsRoot, facts.nestedPidNs, facts.mounts.memory.own], [false, true, join(fs, "init")]);
     assert.deepEqual(facts.parent, { dir: fs, holdsProcesses: false, othersBelow: false, controllers: ["cpu", "memory", "pids"] });
