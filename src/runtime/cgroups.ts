@@ -155,9 +155,14 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
   return facts;
 }
 
-/** Where jobs' cgroups go on this host (the decision: placeJobs in src/plan/cgroup.ts). */
+const placements = new Map<string, Placement>();
+
+/** Where jobs' cgroups go on this host (the decision: placeJobs in src/plan/cgroup.ts); read once per
+ * command (list asks for every job). */
 export function placement(fsRoot: string): Placement {
-  return placeJobs(cgroupFacts(fsRoot));
+  let p = placements.get(fsRoot);
+  if (!p) placements.set(fsRoot, (p = placeJobs(cgroupFacts(fsRoot))));
+  return p;
 }
 
 /** Where the job's cgroup is on this host. */

@@ -75,7 +75,8 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
   const ready = join(vcap, "ready");
   const inside = [
     `mount --bind ${vcap} ${VCAP}`,
-    ...(layout.cgroupNs ? ["mount -t cgroup2 cgroup2 /sys/fs/cgroup"] : []),
+    // Its own view of the tree, as docker mounts it: the host's mount shows the namespace's root as "/..".
+    ...(layout.cgroupNs ? ["umount -l /sys/fs/cgroup", "mount -t cgroup2 cgroup2 /sys/fs/cgroup"] : []),
     ...(layout.cgroupNs && layout.leaf ? ["echo $$ > /sys/fs/cgroup/init/cgroup.procs", "echo '+memory +pids' > /sys/fs/cgroup/cgroup.subtree_control"] : []),
     `touch ${ready}`,
     `exec python3 -c '${REAPER}'`,
@@ -83,8 +84,11 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
   // The namespace's root is the cgroup the container is made in: the container's, not its leaf.
   const join0 = (layout.cgroupNs ? cgroups : procsDirs).map((d) => `echo $$ > ${join(d, "cgroup.procs")}`).join(" && ");
   const ns = layout.cgroupNs ? ["--cgroup"] : [];
-  const child = spawn("sh", ["-c", `${join0} && exec unshare --pid --fork --mount --mount-proc ${ns.join(" ")} sh -c "$0"`, inside], { stdio: "ignore" });
-  await eventually(() => existsSync(ready), () => `container ${name} not ready`);
+  const child = spawn("sh", ["-c", `${join0} && exec unshare --pid --fork --mount --mount-proc ${ns.join(" ")} sh -c "$0"`, inside], { stdio: ["ignore", "ignore", "pipe"] });
+  let said = "";
+  child.stderr!.on("data", (d) => (said += d));
+  await eventually(() => existsSync(ready) || child.exitCode !== null, () => `container ${name} not ready`);
+  assert.ok(existsSync(ready), `container ${name} failed to start: ${said}`);
   const unsharePid = child.pid!;
   const pid = Number(read(`/proc/${unsharePid}/task/${unsharePid}/children`).split(" ")[0]);
   return {
