@@ -10,7 +10,7 @@ import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { volumeSource } from "../plan/mounts.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan } from "../plan/plan.ts";
-import { cgroupFsRoot, cpuControllerMissing, jobCgroup, limitsNotHeld, wantsCpu, type JobCgroup, type Limits } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cpuControllerMissing, jobCgroup, limitsNotHeld, placement, wantsCpu, type JobCgroup, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
 import { readState, statusOf } from "../runtime/state.ts";
@@ -25,6 +25,8 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig): HostFacts {
   const { root, paths } = ctx;
   const refuse = (why: string) => new UserError(`failed to start job-process: ${why}`);
   const limits = cgroupLimits(proc);
+  const misplaced = placement(cgroupFsRoot()).problem;
+  if (misplaced) throw refuse(misplaced);
   const noCpu = wantsCpu(limits) ? cpuControllerMissing(cgroupFsRoot(), limits) : null;
   if (noCpu) throw refuse(noCpu);
   if (proc.persistent_disk && !trustedPath(bpmDirs(root).storeDir).exists) {

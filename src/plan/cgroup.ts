@@ -54,6 +54,8 @@ export interface Placement {
   delegable: string[] | null;
   /** Why some of them cannot be had here, or null. */
   why: string | null;
+  /** Why no job can be placed inside the container here (start refuses; base is then the tops, for what an older bpm made). */
+  problem?: string;
 }
 
 const LIMIT_CONTROLLERS = ["memory", "pids", "cpu"];
@@ -74,7 +76,12 @@ const each = <T>(f: (h: Hierarchy) => T) => Object.fromEntries(HIERARCHIES.map((
 export function placeJobs(f: CgroupFacts): Placement {
   const tops = each((h) => f.mounts[h].top);
   if (!f.nestedPidNs && f.topIsRoot) return { version: f.version, base: tops, delegable: null, why: null };
-  if (f.version === 1) return { version: 1, base: each((h) => f.mounts[h].own ?? f.mounts[h].top), delegable: null, why: null };
+  const lost = HIERARCHIES.find((h) => f.mounts[h].own === null);
+  if (lost) {
+    const problem = `bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at ${f.mounts[lost].top} (see /proc/self/cgroup and /proc/self/mountinfo): a job's cgroup would lie outside the container; mount the container's own cgroup tree there`;
+    return { version: f.version, base: tops, delegable: [], why: problem, problem };
+  }
+  if (f.version === 1) return { version: 1, base: each((h) => f.mounts[h].own!), delegable: null, why: null };
   const own = f.own;
   if (!own) return { version: 2, base: tops, delegable: null, why: null };
   const container = !f.topIsRoot && f.parent && !f.parent.holdsProcesses && !f.parent.othersBelow ? f.parent : own;

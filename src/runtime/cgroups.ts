@@ -3,7 +3,7 @@
 // (list --json). Where jobs go is decided in src/plan/cgroup.ts from these
 // facts; the helper makes and removes the cgroups.
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { HIERARCHIES, jobCgroupIn, placeJobs, type CgroupFacts, type CgroupNode, type CgroupVersion, type Hierarchy, type JobCgroup, type Placement } from "../plan/cgroup.ts";
 
 export { cgroupDirs, cgroupLayout, limitsNotHeld, pathHash, wantsCpu, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
@@ -79,6 +79,14 @@ function cgroupMounts(mountinfo: string): CgroupMount[] {
   return mounts;
 }
 
+/** The directory of cgroup `path` in a tree mounted at `top` whose root is `root`, or null where it lies outside
+ * (a cgroup namespace's view of a mount made outside it names that mount's root "/.." or the like). */
+function inside(root: string, path: string, top: string): string | null {
+  if (root.split("/").includes("..") || path.split("/").includes("..")) return null;
+  if (root === "/") return join(top, path);
+  return path === root || path.startsWith(root + "/") ? join(top, path.slice(root.length)) : null;
+}
+
 /** /proc/self/cgroup: hierarchy id, its controllers, and bpm's cgroup in it (relative to bpm's cgroup namespace). */
 function ownCgroups(text: string): { id: string; controllers: string[]; path: string }[] {
   return text.split("\n").filter(Boolean).map((line) => {
@@ -135,8 +143,7 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
     const line = version === 2 ? own.find((c) => c.id === "0") : own.find((c) => c.controllers.includes(h));
     // A tree bpm finds no mount or line for (a directory given by BPM_CGROUP_ROOT): bpm sits at its top.
     if (!mount || !line) return { top, own: top };
-    const rel = relative(mount.root, line.path);
-    return { top, own: rel.startsWith("..") ? null : join(top, rel) };
+    return { top, own: inside(mount.root, line.path, top) };
   };
   const facts: CgroupFacts = {
     version,

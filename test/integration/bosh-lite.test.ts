@@ -33,6 +33,8 @@ interface Layout {
   leaf: boolean;
   /** A cgroup namespace whose root is the container's cgroup, its tree mounted at /sys/fs/cgroup inside. */
   cgroupNs: boolean;
+  /** With a cgroup namespace: false to keep the host's mount of the tree (whose root the namespace shows as "/.."). */
+  ownTree?: boolean;
   /** Where a job's cgroup must be, below the container's cgroup. */
   jobsBelow: string;
   /** Whether a job's own memory and pids limits can hold there. */
@@ -76,7 +78,7 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
   const inside = [
     `mount --bind ${vcap} ${VCAP}`,
     // Its own view of the tree, as docker mounts it: the host's mount shows the namespace's root as "/..".
-    ...(layout.cgroupNs ? ["umount -l /sys/fs/cgroup", "mount -t cgroup2 cgroup2 /sys/fs/cgroup"] : []),
+    ...(layout.cgroupNs && layout.ownTree !== false ? ["umount -l /sys/fs/cgroup", "mount -t cgroup2 cgroup2 /sys/fs/cgroup"] : []),
     ...(layout.cgroupNs && layout.leaf ? ["echo $$ > /sys/fs/cgroup/init/cgroup.procs", "echo '+memory +pids' > /sys/fs/cgroup/cgroup.subtree_control"] : []),
     `touch ${ready}`,
     `exec python3 -c '${REAPER}'`,
@@ -167,6 +169,30 @@ describe(`BOSH Lite: bpm in containers on cgroup v${v2 ? 2 : 1}`, { skip: skipUn
   after(() => {
     for (const h of HIERARCHIES) spawnSync("rmdir", [join(h, parent)]);
     if (madeVcap) spawnSync("rmdir", [VCAP]);
+  });
+
+  describe("a cgroup namespace that kept the host's mount of the tree", () => {
+    const layout: Layout = { name: "no tree of its own", leaf: false, cgroupNs: true, ownTree: false, jobsBelow: "", limits: false };
+    const lost = `lost-${tag}`;
+    let c: Container;
+    before(async () => {
+      c = await makeContainer(parent, "lost", layout);
+    });
+    after(async () => {
+      if (!c) return;
+      c.bpm("stop", lost);
+      await removeContainer(c);
+    });
+
+    it("refuses to start a job whose cgroup would lie outside the container, saying why, and makes nothing", () => {
+      c.job(lost, bashJob(lost, "echo up; exec sleep 1000"));
+      const started = c.bpm("start", lost);
+      assert.equal(started.status, 1, `${started.stdout}${started.stderr}`);
+      assert.match(started.stderr, /^Error: failed to start job-process: bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at \/sys\/fs\/cgroup/);
+      assert.equal(c.log(lost), "", "the job did not run");
+      for (const h of HIERARCHIES) assert.ok(!existsSync(join(h, "bpm", `bpm-${lost}`)), `nothing at the host's top level (${join(h, "bpm")})`);
+      assert.equal(c.bpm("stop", lost).status, 0, "stop finds nothing to stop");
+    });
   });
 
   for (const [i, layout] of LAYOUTS.entries()) {

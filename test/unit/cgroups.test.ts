@@ -134,6 +134,11 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     // A process of another pid namespace below the top (shown as 0): not the container's alone.
     writeFileSync(join(fs, "init", "cgroup.procs"), "1\n0\n");
     assert.equal(placeJobs(cgroupFacts(fs, proc)).base.memory, join(fs, "init"));
+    // The host's mount seen from a cgroup namespace: its root is "/..", bpm's cgroup is nowhere in it.
+    writeFileSync(join(proc, "mountinfo"), `60 58 0:37 /.. ${fs} rw - cgroup2 cgroup2 rw,nsdelegate\n`);
+    writeFileSync(join(proc, "cgroup"), "0::/\n");
+    const lost = placeJobs(cgroupFacts(fs, proc));
+    assert.match(lost.problem ?? "", /^bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at /);
     rmSync(dir, { recursive: true });
   });
 });
