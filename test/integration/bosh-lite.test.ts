@@ -50,6 +50,13 @@ const LAYOUTS: Layout[] = v2
     ]
   : [{ name: "processes in the container's cgroup (v1 garden and docker)", leaf: false, cgroupNs: false, jobsBelow: "", limits: true }];
 
+/** The test runner's own cgroup in each hierarchy (mounted from the kernel's root here and in the VM). */
+const runnerCgroups = HIERARCHIES.map((h) => {
+  const lines = readFileSync("/proc/self/cgroup", "utf8").split("\n").map((l) => l.split(":"));
+  const name = h.slice(fsRoot.length + 1);
+  return lines.find((f) => (v2 ? f[0] === "0" : f[1]!.split(",").includes(name)))![2]!;
+});
+
 /** A container: its cgroup on the host (one per hierarchy on v1), its init's host pid, its /var/vcap. */
 interface Container {
   cgroups: string[];
@@ -74,12 +81,16 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
   // Without a namespace the host makes the leaf and delegates; with one the container does it, inside.
   if (layout.leaf && !layout.cgroupNs) writeFileSync(join(cgroups[0]!, "cgroup.subtree_control"), "+memory +pids");
   const procsDirs = cgroups.map((cg) => (layout.leaf ? join(cg, "init") : cg));
-  const ready = join(vcap, "ready");
+  const [staged, go, ready] = ["staged", "go", "ready"].map((f) => join(vcap, f)) as [string, string, string];
   const inside = [
     `mount --bind ${vcap} ${VCAP}`,
     // Its own view of the tree, as docker mounts it: the host's mount shows the namespace's root as "/..".
     ...(layout.cgroupNs && layout.ownTree !== false ? ["umount -l /sys/fs/cgroup", "mount -t cgroup2 cgroup2 /sys/fs/cgroup"] : []),
-    ...(layout.cgroupNs && layout.leaf ? ["echo $$ > /sys/fs/cgroup/init/cgroup.procs", "echo '+memory +pids' > /sys/fs/cgroup/cgroup.subtree_control"] : []),
+    ...(layout.cgroupNs && layout.leaf ? ["echo $$ > /sys/fs/cgroup/init/cgroup.procs"] : []),
+    // The host takes unshare (the runtime's shim) out of the container's cgroup, as runtimes keep theirs outside.
+    `touch ${staged}`,
+    `while [ ! -e ${go} ]; do sleep 0.05; done`,
+    ...(layout.cgroupNs && layout.leaf ? ["echo '+memory +pids' > /sys/fs/cgroup/cgroup.subtree_control"] : []),
     `touch ${ready}`,
     `exec python3 -c '${REAPER}'`,
   ].join(" && ");
@@ -89,9 +100,13 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
   const child = spawn("sh", ["-c", `${join0} && exec unshare --pid --fork --mount --mount-proc ${ns.join(" ")} sh -c "$0"`, inside], { stdio: ["ignore", "ignore", "pipe"] });
   let said = "";
   child.stderr!.on("data", (d) => (said += d));
+  const unsharePid = child.pid!;
+  await eventually(() => existsSync(staged) || child.exitCode !== null, () => `container ${name} not set up`);
+  assert.ok(existsSync(staged), `container ${name} failed to start: ${said}`);
+  for (const [n, h] of HIERARCHIES.entries()) writeFileSync(join(h, runnerCgroups[n]!, "cgroup.procs"), String(unsharePid));
+  writeFileSync(go, "");
   await eventually(() => existsSync(ready) || child.exitCode !== null, () => `container ${name} not ready`);
   assert.ok(existsSync(ready), `container ${name} failed to start: ${said}`);
-  const unsharePid = child.pid!;
   const pid = Number(read(`/proc/${unsharePid}/task/${unsharePid}/children`).split(" ")[0]);
   return {
     cgroups, procsDirs, pid, child, vcap,
