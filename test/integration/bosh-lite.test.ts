@@ -65,7 +65,7 @@ interface Container {
   child: ChildProcess;
   vcap: string;
   job(name: string, yaml: string): void;
-  bpm(...args: string[]): { status: number | null; stdout: string; stderr: string };
+  bpm(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }>;
   log(job: string, file?: string): string;
 }
 
@@ -114,11 +114,23 @@ async function makeContainer(parent: string, name: string, layout: Layout): Prom
       mkdirSync(join(vcap, "jobs", job, "config"), { recursive: true });
       writeFileSync(join(vcap, "jobs", job, "config", "bpm.yml"), yaml);
     },
-    // Enters the container as its own processes are: its cgroup (its leaf), then its namespaces.
+    // Enters the container as `docker exec` does: the command in its cgroup (its leaf) and namespaces, and
+    // nothing else there. nsenter forks into the pid namespace and waits outside it; joined with the command,
+    // it is taken back out (as runc keeps itself out) before the command goes on.
     bpm(...args) {
       const enter = procsDirs.map((d) => `echo $$ > ${join(d, "cgroup.procs")}`).join(" && ");
-      const r = spawnSync("sh", ["-c", `${enter} && exec nsenter -t ${pid} -p -m ${layout.cgroupNs ? "-C" : ""} -- "$@"`, "sh", BPM, ...args], { env: innerEnv, encoding: "utf8", timeout: 300_000 });
-      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      const c = spawn("sh", ["-c", `${enter} && exec nsenter -t ${pid} -p -m ${layout.cgroupNs ? "-C" : ""} -- sh -c 'read go; exec "$0" "$@"' "$@"`, "sh", BPM, ...args], { env: innerEnv, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      c.stdout!.on("data", (d) => (stdout += d));
+      c.stderr!.on("data", (d) => (stderr += d));
+      const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => c.on("close", (status) => res({ status, stdout, stderr })));
+      const forked = () => c.exitCode === null && existsSync(`/proc/${c.pid}/task/${c.pid}/children`) && read(`/proc/${c.pid}/task/${c.pid}/children`) !== "";
+      return eventually(() => forked() || c.exitCode !== null, () => "nsenter did not fork").then(() => {
+        if (c.exitCode === null) for (const [n, h] of HIERARCHIES.entries()) writeFileSync(join(h, runnerCgroups[n]!, "cgroup.procs"), String(c.pid));
+        c.stdin!.end("go\n");
+        return done;
+      });
     },
     log(job, file = `${job}.stdout.log`) {
       try {
@@ -195,18 +207,18 @@ describe(`BOSH Lite: bpm in containers on cgroup v${v2 ? 2 : 1}`, { skip: skipUn
     });
     after(async () => {
       if (!c) return;
-      c.bpm("stop", lost);
+      await c.bpm("stop", lost);
       await removeContainer(c);
     });
 
-    it("refuses to start a job whose cgroup would lie outside the container, saying why, and makes nothing", () => {
+    it("refuses to start a job whose cgroup would lie outside the container, saying why, and makes nothing", async () => {
       c.job(lost, bashJob(lost, "echo up; exec sleep 1000"));
-      const started = c.bpm("start", lost);
+      const started = await c.bpm("start", lost);
       assert.equal(started.status, 1, `${started.stdout}${started.stderr}`);
       assert.match(started.stderr, /^Error: failed to start job-process: bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at \/sys\/fs\/cgroup/);
       assert.equal(c.log(lost), "", "the job did not run");
       for (const h of HIERARCHIES) assert.ok(!existsSync(join(h, "bpm", `bpm-${lost}`)), `nothing at the host's top level (${join(h, "bpm")})`);
-      assert.equal(c.bpm("stop", lost).status, 0, "stop finds nothing to stop");
+      assert.equal((await c.bpm("stop", lost)).status, 0, "stop finds nothing to stop");
     });
   });
 
@@ -223,15 +235,15 @@ describe(`BOSH Lite: bpm in containers on cgroup v${v2 ? 2 : 1}`, { skip: skipUn
       after(async () => {
         for (const c of [c1, c2]) {
           if (!c) continue;
-          for (const job of [twin, limited]) c.bpm("stop", job);
+          for (const job of [twin, limited]) await c.bpm("stop", job);
           await removeContainer(c);
         }
       });
 
-      it("puts each container's job of the same name in a cgroup inside that container; a stop in one leaves the other running", () => {
+      it("puts each container's job of the same name in a cgroup inside that container; a stop in one leaves the other running", async () => {
         for (const c of [c1, c2]) {
           c.job(twin, bashJob(twin, "echo up; exec sleep 1000"));
-          const started = c.bpm("start", twin);
+          const started = await c.bpm("start", twin);
           assert.equal(started.status, 0, `start in ${c.cgroups[0]}: ${started.stdout}${started.stderr}`);
         }
         const where = [c1, c2].map((c) => c.cgroups.map((cg) => join(cg, layout.jobsBelow, "bpm", `bpm-${twin}`)));
@@ -240,24 +252,24 @@ describe(`BOSH Lite: bpm in containers on cgroup v${v2 ? 2 : 1}`, { skip: skipUn
             assert.ok(existsSync(dir), `the job's cgroup is ${dir}, inside its container; found: ${findCgroups(join(HIERARCHIES[0]!), `bpm-${twin}`).join(", ")}`);
             assert.notEqual(read(join(dir, "cgroup.procs")), "", `${dir} holds the job`);
           }
-          assert.equal(c.bpm("list").stdout.split("\n").find((l) => l.startsWith(twin))?.split(/\s+/)[2], "running");
+          assert.equal((await c.bpm("list")).stdout.split("\n").find((l) => l.startsWith(twin))?.split(/\s+/)[2], "running");
         }
         for (const h of HIERARCHIES) assert.ok(!existsSync(join(h, "bpm", `bpm-${twin}`)), `nothing at the host's top level (${join(h, "bpm")})`);
-        const otherPid = Number(c2.bpm("pid", twin).stdout);
+        const otherPid = Number((await c2.bpm("pid", twin)).stdout);
         assert.ok(otherPid > 0);
-        const stopped = c1.bpm("stop", twin);
+        const stopped = await c1.bpm("stop", twin);
         assert.equal(stopped.status, 0, stopped.stderr);
         assert.ok(!existsSync(where[0]![0]!), "the stopped job's cgroup is removed");
-        assert.equal(c2.bpm("pid", twin).stdout.trim(), String(otherPid), "the other container's job runs on");
+        assert.equal((await c2.bpm("pid", twin)).stdout.trim(), String(otherPid), "the other container's job runs on");
         assert.notEqual(read(join(where[1]![0]!, "cgroup.procs")), "", "and its cgroup still holds it");
-        assert.equal(c2.bpm("list").stdout.split("\n").find((l) => l.startsWith(twin))?.split(/\s+/)[2], "running");
-        assert.equal(c2.bpm("stop", twin).status, 0);
+        assert.equal((await c2.bpm("list")).stdout.split("\n").find((l) => l.startsWith(twin))?.split(/\s+/)[2], "running");
+        assert.equal((await c2.bpm("stop", twin)).status, 0);
         assert.ok(!existsSync(where[1]![0]!), "its cgroup is removed on its own stop");
       });
 
       it(layout.limits ? "gives a job its own memory and pids limits" : "starts a job with limits without them, and says once why, on stderr and in bpm.log", async () => {
         c1.job(limited, bashJob(limited, "echo up; exec sleep 1000", "  limits: {memory: 64M, processes: 20}\n"));
-        const started = c1.bpm("start", limited);
+        const started = await c1.bpm("start", limited);
         assert.equal(started.status, 0, `${started.stdout}${started.stderr}`);
         await eventually(() => c1.log(limited).includes("up"), () => c1.log(limited, `${limited}.stderr.log`));
         const mem = join(c1.cgroups[0]!, layout.jobsBelow, "bpm", `bpm-${limited}`);
@@ -275,11 +287,11 @@ describe(`BOSH Lite: bpm in containers on cgroup v${v2 ? 2 : 1}`, { skip: skipUn
           assert.match(started.stderr, /^Warning: limits not applied: memory, processes \(bpm's cgroup .* holds the container's own processes/m);
           assert.equal(said.length, 1, "said once in bpm.log");
           assert.match(said[0].data.error, /^limits not applied: memory, processes/);
-          const again = c1.bpm("start", limited);
+          const again = await c1.bpm("start", limited);
           assert.equal(again.status, 0);
           assert.doesNotMatch(again.stderr, /limits not applied/, "not again for a start that finds it running");
         }
-        assert.equal(c1.bpm("stop", limited).status, 0);
+        assert.equal((await c1.bpm("stop", limited)).status, 0);
         assert.ok(!existsSync(mem), "its cgroup is removed on stop");
       });
     });
