@@ -83,8 +83,10 @@ function cgroupMounts(mountinfo: string): CgroupMount[] {
  * (a cgroup namespace's view of a mount made outside it names that mount's root "/.." or the like). */
 function inside(root: string, path: string, top: string): string | null {
   if (root.split("/").includes("..") || path.split("/").includes("..")) return null;
-  if (root === "/") return join(top, path);
-  return path === root || path.startsWith(root + "/") ? join(top, path.slice(root.length)) : null;
+  // join() keeps a trailing slash ("/" → "TOP/"): a directory is named one way only.
+  const under = (rel: string) => join(top, rel).replace(/(.)\/+$/, "$1");
+  if (root === "/") return under(path);
+  return path === root || path.startsWith(root + "/") ? under(path.slice(root.length)) : null;
 }
 
 /** /proc/self/cgroup: hierarchy id, its controllers, and bpm's cgroup in it (relative to bpm's cgroup namespace). */
@@ -157,7 +159,8 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
   const ownDir = facts.mounts.memory.own;
   if (version === 2 && ownDir && (facts.nestedPidNs || !facts.topIsRoot)) {
     facts.own = cgroupNode(ownDir, false);
-    if (ownDir !== fsRoot && !facts.topIsRoot) facts.parent = cgroupNode(dirname(ownDir), true);
+    // Never above the mounted tree.
+    if (ownDir.startsWith(fsRoot + "/") && !facts.topIsRoot) facts.parent = cgroupNode(dirname(ownDir), true);
   }
   return facts;
 }

@@ -134,6 +134,10 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     // A process of another pid namespace below the top (shown as 0): not the container's alone.
     writeFileSync(join(fs, "init", "cgroup.procs"), "1\n0\n");
     assert.equal(placeJobs(cgroupFacts(fs, proc)).base.memory, join(fs, "init"));
+    // Its processes at the namespace's root: that is bpm's cgroup, and nothing above it is looked at.
+    writeFileSync(join(proc, "cgroup"), "0::/\n");
+    const atTop = cgroupFacts(fs, proc);
+    assert.deepEqual([atTop.mounts.memory.own, atTop.own?.dir, atTop.parent], [fs, fs, null]);
     // The host's mount seen from a cgroup namespace: its root is "/..", bpm's cgroup is nowhere in it.
     writeFileSync(join(proc, "mountinfo"), `60 58 0:37 /.. ${fs} rw - cgroup2 cgroup2 rw,nsdelegate\n`);
     writeFileSync(join(proc, "cgroup"), "0::/\n");
