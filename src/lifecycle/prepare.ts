@@ -10,7 +10,7 @@ import { stateConflict } from "../config/volumes.ts";
 import { jobBook } from "../plan/book.ts";
 import { cgroupLayout } from "../plan/cgroup.ts";
 import { buildPlan, memoryLimit, type HostFacts, type LaunchPlan, type RefusalPlan, type StartPlan } from "../plan/plan.ts";
-import { cgroupFsRoot, cpuControllerMissing, jobCgroup, wantsCpu, type Limits } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cpuControllerMissing, jobCgroup, limitsNotHeld, placement, wantsCpu, type JobCgroup, type Limits } from "../runtime/cgroups.ts";
 import { reaperPath } from "../runtime/helper.ts";
 import { readHostFacts, trustedPath, UntrustedSymlink } from "../runtime/hostfacts.ts";
 import { readState, statusOf } from "../runtime/state.ts";
@@ -26,6 +26,8 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig, event: LaunchE
   const { root, paths } = ctx;
   const refuse = (why: string) => failure(event, why);
   const limits = cgroupLimits(proc);
+  const misplaced = placement(cgroupFsRoot()).problem;
+  if (misplaced) throw refuse(misplaced);
   const noCpu = wantsCpu(limits) ? cpuControllerMissing(cgroupFsRoot(), limits) : null;
   if (noCpu) throw refuse(noCpu);
   if (proc.persistent_disk && !trustedPath(bpmDirs(root).storeDir).exists) {
@@ -65,7 +67,8 @@ export function cgroupLimits(proc: ProcessConfig): Limits {
 export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEvent, mode: LaunchPlan["mode"], pause = false): StartPlan {
   const { paths, root, user } = ctx;
   const fsRoot = cgroupFsRoot();
-  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, root, paths.id), cgroupLimits(proc));
+  const cg = jobCgroup(fsRoot, root, paths.id);
+  const cgroup = cgroupLayout(fsRoot, cg, cgroupLimits(proc));
   const shutdownSignal = proc.shutdown_signal === "INT" ? "INT" : "TERM";
   let host: HostFacts;
   try {
@@ -74,6 +77,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     if (!(e instanceof UserError)) throw e;
     return refusal(ctx, event, mode, e.message);
   }
+  warnLimitsNotHeld(ctx, event, cg, cgroupLimits(proc));
   return buildPlan({
     root, paths, proc, user, mode, host, cgroup,
     job: jobBook(paths, user, event, { shutdownSignal, shutdownTimeoutMs: proc.shutdown_timeout }),
@@ -81,6 +85,16 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     reaper: reaperPath(bpmDirs(root).helperDir),
     pause,
   });
+}
+
+/** Inside a container whose cgroup cannot hand controllers down, the job starts without the limits
+ * it asks for (the container's own still bound it): said once per launch, on stderr and in bpm.log,
+ * and not at all when the process runs already (the start does nothing then). */
+function warnLimitsNotHeld(ctx: JobContext, event: LaunchEvent, cg: JobCgroup, limits: Limits): void {
+  const why = limitsNotHeld(cg, limits);
+  if (!why || statusOf(readState(ctx.paths)) === "running") return;
+  process.stderr.write(`Warning: ${why}\n`);
+  ctx.log.info(`bpm.${event}.limits-not-applied`, { error: why });
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */

@@ -1,13 +1,100 @@
-// The job's cgroup as the helper will make it (helper-c/cgroup.c): ours live
-// under a `bpm` directory of our own at the top of each hierarchy (v1: one per
-// controller; v2: the unified one), the same place with or without systemd,
-// never inside a cgroup the machine's own services use. A non-default BOSH
-// root gets its own level, so test roots on one machine never share a cgroup.
-// Pure: which version the host runs is a host fact, passed in.
+// The job's cgroup as the helper will make it (helper-c/cgroup.c), and where
+// it goes: a decision taken at start from host facts (read by
+// src/runtime/cgroups.ts). On a VM (bpm in the kernel's root cgroup tree,
+// not in a container) ours live under a `bpm` directory at the top of each
+// hierarchy (v1: one per controller; v2: the unified one), as ever. Inside a
+// container (a pid namespace below the host's, or a cgroup tree mounted from
+// below the kernel's root: a cgroup namespace, a bind of a subtree) they live
+// below the container's own cgroup, so two containers never share one and a
+// container's limits bound its jobs. A non-default BOSH root gets its own
+// level, so test roots on one machine never share a cgroup either.
+// Pure: every host fact is passed in.
 import { dirname, join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
 
 export type CgroupVersion = 1 | 2;
+
+/** The hierarchies a job's cgroup spans on v1 (on v2 all four are the one unified tree). */
+export const HIERARCHIES = ["memory", "pids", "cpu", "cpuacct"] as const;
+export type Hierarchy = (typeof HIERARCHIES)[number];
+
+/** A cgroup as the kernel shows it to bpm (v2 only: where its processes are decides what it can delegate). */
+export interface CgroupNode {
+  dir: string;
+  /** Its cgroup.procs is not empty. */
+  holdsProcesses: boolean;
+  /** It or a cgroup below holds a process outside bpm's pid namespace (shown as pid 0): another container's, or the host's. */
+  othersBelow: boolean;
+  /** Its cgroup.controllers: what its parent lets it hand to its children. */
+  controllers: string[];
+}
+
+/** What placement is decided from (src/runtime/cgroups.ts reads them). */
+export interface CgroupFacts {
+  version: CgroupVersion;
+  /** Per hierarchy: the directory its tree is mounted at, and bpm's own cgroup's directory in it
+   * (null: bpm's cgroup lies outside what is mounted there). v2: the four are the same. */
+  mounts: Record<Hierarchy, { top: string; own: string | null }>;
+  /** The mounted tree begins at the kernel's root cgroup (not at a cgroup namespace's root, nor a bind of a subtree). */
+  topIsRoot: boolean;
+  /** bpm runs in a pid namespace below another: a container's. */
+  nestedPidNs: boolean;
+  /** v2 inside a container: bpm's own cgroup, and its parent where that is inside the mounted tree and not the kernel's root
+   * (read only where the tree starts below the kernel's root). */
+  own: CgroupNode | null;
+  parent: CgroupNode | null;
+}
+
+/** Where this host's jobs' cgroups go. */
+export interface Placement {
+  version: CgroupVersion;
+  /** The cgroup each hierarchy's jobs go below (as `bpm/[root-HASH/]ID`). */
+  base: Record<Hierarchy, string>;
+  /** v2: the controllers the base can hand down to job cgroups; null: every one a job asks for (a VM, and v1). */
+  delegable: string[] | null;
+  /** Why some of them cannot be had here, or null. */
+  why: string | null;
+  /** Why no job can be placed inside the container here (start refuses; base is then the tops, for what an older bpm made). */
+  problem?: string;
+}
+
+const LIMIT_CONTROLLERS = ["memory", "pids", "cpu"];
+const each = <T>(f: (h: Hierarchy) => T) => Object.fromEntries(HIERARCHIES.map((h) => [h, f(h)])) as Record<Hierarchy, T>;
+
+/**
+ * The decision (see docs/operations.md, "Where a job's cgroup is"):
+ * - not in a container: the top of each hierarchy, as ever;
+ * - in a container on v1: bpm's own cgroup in each hierarchy (v1 lets a cgroup with processes have limited children);
+ * - in a container on v2: the container's cgroup, which is bpm's own, or, where the tree bpm sees starts
+ *   below the kernel's root (a cgroup namespace: all of it is the container's), its parent when that holds
+ *   no process and nothing of another pid namespace (the dind layout: the container's processes in a leaf).
+ *   Without a cgroup namespace nothing says how far up the container reaches (garden's parent of one
+ *   container looks just like a container's parent of one leaf), so bpm's own cgroup it is. Job cgroups get
+ *   controllers only where that cgroup holds no process itself (the kernel's no-internal-process rule), and
+ *   only those its parent delegates to it.
+ */
+export function placeJobs(f: CgroupFacts): Placement {
+  const tops = each((h) => f.mounts[h].top);
+  if (!f.nestedPidNs && f.topIsRoot) return { version: f.version, base: tops, delegable: null, why: null };
+  const lost = HIERARCHIES.find((h) => f.mounts[h].own === null);
+  if (lost) {
+    const problem = `bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at ${f.mounts[lost].top} (see /proc/self/cgroup and /proc/self/mountinfo): a job's cgroup would lie outside the container; mount the container's own cgroup tree there`;
+    return { version: f.version, base: tops, delegable: [], why: problem, problem };
+  }
+  if (f.version === 1) return { version: 1, base: each((h) => f.mounts[h].own!), delegable: null, why: null };
+  const own = f.own;
+  if (!own) return { version: 2, base: tops, delegable: null, why: null };
+  const container = !f.topIsRoot && f.parent && !f.parent.holdsProcesses && !f.parent.othersBelow ? f.parent : own;
+  const base = each(() => container.dir);
+  if (f.topIsRoot && container.dir === tops.memory) return { version: 2, base, delegable: null, why: null };
+  if (container.holdsProcesses) {
+    const why = `bpm's cgroup ${container.dir} holds the container's own processes, and on cgroup v2 a cgroup that holds processes cannot give controllers to its children (move them into a leaf, as dind-style entrypoints do)`;
+    return { version: 2, base, delegable: [], why };
+  }
+  const missing = LIMIT_CONTROLLERS.filter((c) => !container.controllers.includes(c));
+  const why = missing.length ? `${join(container.dir, "cgroup.controllers")} lacks ${missing.join(", ")}: the container's parent does not delegate ${missing.length > 1 ? "them" : "it"}` : null;
+  return { version: 2, base, delegable: container.controllers.filter((c) => LIMIT_CONTROLLERS.includes(c)), why };
+}
 
 export interface JobCgroup {
   version: CgroupVersion;
@@ -18,6 +105,11 @@ export interface JobCgroup {
    * only for a job that asks for a CPU limit; v2: its one directory. */
   cpu: string;
   cpuacct: string;
+  /** v2: the cgroup controllers are enabled from, down to the job's parent (the placement's base; unset: fsRoot). */
+  base?: string;
+  /** v2: the controllers it can hand down (null or unset: all); why not the others. */
+  delegable?: string[] | null;
+  why?: string | null;
 }
 
 export interface Limits {
@@ -44,14 +136,40 @@ export function pathHash(path: string): string {
   return h.toString(16).padStart(16, "0");
 }
 
-export function jobCgroupAt(version: CgroupVersion, fsRoot: string, boshRoot: string, id: string): JobCgroup {
+/** Where the job's cgroup is under a placement. */
+export function jobCgroupIn(placement: Placement, boshRoot: string, id: string): JobCgroup {
   const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${pathHash(boshRoot).slice(0, 12)}`];
-  if (version === 2) {
-    const dir = join(fsRoot, "bpm", ...scope, id);
-    return { version, memory: dir, pids: dir, cpu: dir, cpuacct: dir };
-  }
-  const at = (hierarchy: string) => join(fsRoot, hierarchy, "bpm", ...scope, id);
-  return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct") };
+  const at = (h: Hierarchy) => join(placement.base[h], "bpm", ...scope, id);
+  const { version, delegable, why } = placement;
+  return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct"), base: placement.base.memory, delegable, why };
+}
+
+/** A VM's placement: the top of each hierarchy under fsRoot, every controller. */
+export const vmPlacement = (version: CgroupVersion, fsRoot: string): Placement => ({
+  version,
+  base: each((h) => (version === 2 ? fsRoot : join(fsRoot, h))),
+  delegable: null,
+  why: null,
+});
+
+/** Where the job's cgroup is on a VM. */
+export const jobCgroupAt = (version: CgroupVersion, fsRoot: string, boshRoot: string, id: string) => jobCgroupIn(vmPlacement(version, fsRoot), boshRoot, id);
+
+/** The controllers a job with these limits uses (v2, v1 alike: names of hierarchies). */
+const wantedControllers = (cpu: boolean) => ["memory", "pids", ...(cpu ? ["cpu"] : [])];
+/** Those it gets here. */
+const heldControllers = (cg: JobCgroup, cpu: boolean) => wantedControllers(cpu).filter((c) => !cg.delegable || cg.delegable.includes(c));
+
+/** The limits a job asks for that its cgroup cannot hold here, and why; null if it holds all of them. */
+export function limitsNotHeld(cg: JobCgroup, limits: Limits): string | null {
+  const held = heldControllers(cg, wantsCpu(limits));
+  const lost = [
+    ...(limits.memoryBytes !== undefined && !held.includes("memory") ? ["memory"] : []),
+    ...(limits.pids !== undefined && !held.includes("pids") ? ["processes"] : []),
+    ...(limits.cpus !== undefined && !held.includes("cpu") ? ["cpu"] : []),
+    ...(limits.cpuWeight !== undefined && !held.includes("cpu") ? ["cpu_weight"] : []),
+  ];
+  return lost.length ? `limits not applied: ${lost.join(", ")} (${cg.why ?? "no controller for them here"}); the container's own limits still hold` : null;
 }
 
 /** Every directory the job may have: those of a start that asked for a CPU limit too. */
@@ -80,40 +198,45 @@ export interface CgroupLayout {
 }
 
 /** The job's cgroup with its limits: memory (and memory+swap at the same value, no swap on top), pids,
- * and, for a job that asks, CPU. `cpu` says whether to use the CPU controller (to enter a job's
- * cgroup as its start made it); by default, whether the limits ask for it. */
+ * and, for a job that asks, CPU; each only where the placement can hand its controller down (see
+ * limitsNotHeld). `cpu` says whether to use the CPU controller (to enter a job's cgroup as its start
+ * made it); by default, whether the limits ask for it. */
 export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu = wantsCpu(limits)): CgroupLayout {
   const v2 = cg.version === 2;
+  const held = heldControllers(cg, cpu);
   const file = (dir: string, name: string) => join(dir, name);
   const out: CgroupLayout["limits"] = [];
-  if (limits.memoryBytes !== undefined) {
+  if (limits.memoryBytes !== undefined && held.includes("memory")) {
     const bytes = String(limits.memoryBytes);
     if (v2) out.push({ file: file(cg.memory, "memory.max"), value: bytes }, { file: file(cg.memory, "memory.swap.max"), value: "0", optional: true });
     else out.push({ file: file(cg.memory, "memory.limit_in_bytes"), value: bytes }, { file: file(cg.memory, "memory.memsw.limit_in_bytes"), value: bytes, optional: true });
   }
   // v2 makes pids.max only where the parent enables pids: written always, its absence shows a parent made again under us.
-  if (limits.pids !== undefined || v2) out.push({ file: file(cg.pids, "pids.max"), value: String(limits.pids ?? "max") });
-  if (limits.cpus !== undefined) {
+  if (held.includes("pids") && (limits.pids !== undefined || v2)) out.push({ file: file(cg.pids, "pids.max"), value: String(limits.pids ?? "max") });
+  if (limits.cpus !== undefined && held.includes("cpu")) {
     const quota = String(Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpus * CPU_PERIOD_US)));
     if (v2) out.push({ file: file(cg.cpu, "cpu.max"), value: `${quota} ${CPU_PERIOD_US}` });
     else out.push({ file: file(cg.cpu, "cpu.cfs_period_us"), value: String(CPU_PERIOD_US) }, { file: file(cg.cpu, "cpu.cfs_quota_us"), value: quota });
   }
   // systemd's CPUWeight scale; v1's shares are 1024 for the default weight of 100.
-  if (limits.cpuWeight !== undefined) {
+  if (limits.cpuWeight !== undefined && held.includes("cpu")) {
     if (v2) out.push({ file: file(cg.cpu, "cpu.weight"), value: String(limits.cpuWeight) });
     else out.push({ file: file(cg.cpu, "cpu.shares"), value: String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))) });
   }
+  // v2: enabled from the placement's base (fsRoot on a VM) down to the job's parent; nothing to enable,
+  // nothing enabled (the directories are still made, and the job still gets a cgroup of its own).
+  const base = cg.base ?? fsRoot;
   const enable: string[] = [];
-  if (v2) for (let dir = dirname(cg.memory); dir.startsWith(fsRoot); dir = dirname(dir)) {
+  if (v2 && held.length) for (let dir = dirname(cg.memory); dir.startsWith(base); dir = dirname(dir)) {
     enable.unshift(dir);
-    if (dir === fsRoot) break;
+    if (dir === base) break;
   }
   const dirs = usedDirs(cg, cpu);
   return {
     dirs,
     leftovers: cgroupDirs(cg).filter((d) => !dirs.includes(d)),
     enable,
-    controllers: cpu ? "memory pids cpu" : "memory pids",
+    controllers: held.join(" "),
     limits: out,
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
     oomFile: file(cg.memory, v2 ? "memory.events" : "memory.oom_control"),

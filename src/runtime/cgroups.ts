@@ -1,11 +1,12 @@
 // The host's cgroups as bpm finds them: which version it runs, where cgroupfs
-// is, and what a job uses now (list --json). The layout is decided in
-// src/plan/cgroup.ts; the helper makes and removes it.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { jobCgroupAt, type CgroupVersion, type JobCgroup } from "../plan/cgroup.ts";
+// is, where bpm itself sits in it (container or VM), and what a job uses now
+// (list --json). Where jobs go is decided in src/plan/cgroup.ts from these
+// facts; the helper makes and removes the cgroups.
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { HIERARCHIES, jobCgroupIn, placeJobs, type CgroupFacts, type CgroupNode, type CgroupVersion, type Hierarchy, type JobCgroup, type Placement } from "../plan/cgroup.ts";
 
-export { cgroupDirs, cgroupLayout, pathHash, wantsCpu, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
+export { cgroupDirs, cgroupLayout, limitsNotHeld, pathHash, wantsCpu, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
 
 export function cgroupFsRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.BPM_CGROUP_ROOT || "/sys/fs/cgroup";
@@ -40,9 +41,143 @@ export function cpuControllerMissing(fsRoot: string, limits: { cpus?: number; cp
   return missing ? lacks(asked, `${missing} does not exist; the bpm release's pre-start mounts the cpu,cpuacct hierarchy`) : null;
 }
 
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** mountinfo's octal escapes (\040 for a space). */
+const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+interface CgroupMount {
+  point: string;
+  /** The cgroup the mount shows at its top, as this process's cgroup namespace names it. */
+  root: string;
+  fstype: string;
+  options: string[];
+}
+
+function cgroupMounts(mountinfo: string): CgroupMount[] {
+  const mounts: CgroupMount[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const f = line.split(" ");
+    const dash = f.indexOf("-");
+    if (dash < 0 || !f[dash + 1]?.startsWith("cgroup")) continue;
+    mounts.push({ point: unescape(f[4]!), root: unescape(f[3]!), fstype: f[dash + 1]!, options: (f[dash + 3] ?? "").split(",") });
+  }
+  return mounts;
+}
+
+/** The directory of cgroup `path` in a tree mounted at `top` whose root is `root`, or null where it lies outside
+ * (a cgroup namespace's view of a mount made outside it names that mount's root "/.." or the like). */
+function inside(root: string, path: string, top: string): string | null {
+  if (root.split("/").includes("..") || path.split("/").includes("..")) return null;
+  // join() keeps a trailing slash ("/" → "TOP/"): a directory is named one way only.
+  const under = (rel: string) => join(top, rel).replace(/(.)\/+$/, "$1");
+  if (root === "/") return under(path);
+  return path === root || path.startsWith(root + "/") ? under(path.slice(root.length)) : null;
+}
+
+/** /proc/self/cgroup: hierarchy id, its controllers, and bpm's cgroup in it (relative to bpm's cgroup namespace). */
+function ownCgroups(text: string): { id: string; controllers: string[]; path: string }[] {
+  return text.split("\n").filter(Boolean).map((line) => {
+    const [id, controllers, ...path] = line.split(":");
+    return { id: id!, controllers: controllers!.split(","), path: path.join(":") };
+  });
+}
+
+/** Whether a cgroup or one below it holds a process this pid namespace cannot see (cgroup.procs shows it as 0).
+ * Bounded: a tree too big to look through counts as someone else's. */
+function othersBelow(dir: string, budget = { dirs: 1000 }): boolean {
+  if (--budget.dirs < 0) return true;
+  if ((readText(join(dir, "cgroup.procs")) ?? "").split("\n").includes("0")) return true;
+  let children: string[];
+  try {
+    children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return false;
+  }
+  return children.some((c) => othersBelow(join(dir, c), budget));
+}
+
+function cgroupNode(dir: string, below: boolean): CgroupNode {
+  return {
+    dir,
+    holdsProcesses: (readText(join(dir, "cgroup.procs")) ?? "").trim() !== "",
+    othersBelow: below && othersBelow(dir),
+    controllers: (readText(join(dir, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean),
+  };
+}
+
+/** The kernel's first pid namespace has a fixed inode number (PROC_PID_INIT_INO); a container's has another.
+ * (NSpid in /proc/self/status cannot tell: a container's own /proc starts at its namespace.) */
+const INITIAL_PID_NS = `pid:[${0xeffffffc}]`;
+
+function nestedPidNs(proc: string): boolean {
+  try {
+    return readlinkSync(join(proc, "ns", "pid")) !== INITIAL_PID_NS;
+  } catch {
+    return false;
+  }
+}
+
+/** What placement needs to know of this host, read from /proc/self and the cgroup tree. */
+export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
+  const version = cgroupVersion(fsRoot);
+  const mounts = cgroupMounts(readText(join(proc, "mountinfo")) ?? "");
+  const own = ownCgroups(readText(join(proc, "cgroup")) ?? "");
+  const where = (h: Hierarchy) => {
+    const top = version === 2 ? fsRoot : join(fsRoot, h);
+    // v1: where cpu and cpuacct are mounted together, one of the two names is a symlink to the mount.
+    const point = realPath(top);
+    const mount = mounts.find((m) => m.point === point && (version === 2 ? m.fstype === "cgroup2" : m.fstype === "cgroup" && m.options.includes(h)));
+    const line = version === 2 ? own.find((c) => c.id === "0") : own.find((c) => c.controllers.includes(h));
+    // A tree bpm finds no mount or line for (a directory given by BPM_CGROUP_ROOT): bpm sits at its top.
+    if (!mount || !line) return { top, own: top };
+    return { top, own: inside(mount.root, line.path, top) };
+  };
+  const facts: CgroupFacts = {
+    version,
+    mounts: Object.fromEntries(HIERARCHIES.map((h) => [h, where(h)])) as CgroupFacts["mounts"],
+    // Only the kernel's root cgroup lacks cgroup.type (v2) and has release_agent (v1).
+    topIsRoot: version === 2 ? !existsSync(join(fsRoot, "cgroup.type")) : existsSync(join(fsRoot, "memory", "release_agent")),
+    nestedPidNs: nestedPidNs(proc),
+    own: null,
+    parent: null,
+  };
+  const ownDir = facts.mounts.memory.own;
+  if (version === 2 && ownDir && (facts.nestedPidNs || !facts.topIsRoot)) {
+    facts.own = cgroupNode(ownDir, false);
+    // Never above the mounted tree.
+    if (ownDir.startsWith(fsRoot + "/") && !facts.topIsRoot) facts.parent = cgroupNode(dirname(ownDir), true);
+  }
+  return facts;
+}
+
+const placements = new Map<string, Placement>();
+
+/** Where jobs' cgroups go on this host (the decision: placeJobs in src/plan/cgroup.ts); read once per
+ * command (list asks for every job). */
+export function placement(fsRoot: string): Placement {
+  let p = placements.get(fsRoot);
+  if (!p) placements.set(fsRoot, (p = placeJobs(cgroupFacts(fsRoot))));
+  return p;
+}
+
 /** Where the job's cgroup is on this host. */
 export function jobCgroup(fsRoot: string, boshRoot: string, id: string): JobCgroup {
-  return jobCgroupAt(cgroupVersion(fsRoot), fsRoot, boshRoot, id);
+  return jobCgroupIn(placement(fsRoot), boshRoot, id);
 }
 
 function readNumber(file: string): number | null {
@@ -66,14 +201,6 @@ export interface CgroupUsage {
 function statValue(text: string | null, key: string): number | null {
   const m = text === null ? null : new RegExp(`^${key} (\\d+)$`, "m").exec(text);
   return m ? Number(m[1]) : null;
-}
-
-function readText(file: string): string | null {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return null;
-  }
 }
 
 /** v2: cpu.stat in microseconds (throttling only where the cpu controller is on); v1: cpuacct.usage and cpu.stat in nanoseconds. */
