@@ -1,8 +1,9 @@
 // `npm run test:vm`: builds dist/bpm, then boots the VM (test/vm/vm.mjs:
 // Debian's kernel, cgroup v2 only) once for each init and runs there the
 // integration tests that depend on the kernel: cgroups and limits, lifecycle
-// and recovery, isolation and seccomp from inside a job, volumes, and the
-// attacks on bpm.
+// and recovery, isolation and seccomp from inside a job, volumes, the
+// attacks on bpm, stop under a CPU ceiling, and BOSH Lite containers (jobs
+// of the same name in two containers, with and without a cgroup namespace).
 //
 // Under systemd as pid 1, as stemcells boot, all of them, from a system
 // service's cgroup as monit runs, plus monit in a service that systemd
@@ -31,6 +32,8 @@ export const VM_TESTS = [
   "test/integration/security.test.ts",
   "test/integration/cpu.test.ts",
   "test/integration/shutdown-timeout.test.ts",
+  "test/integration/stop-ceiling.test.ts",
+  "test/integration/bosh-lite.test.ts",
 ];
 /** What runs under the bare init too: bpm's cgroups where no systemd manages the tree. */
 export const BARE_TESTS = [
@@ -38,6 +41,7 @@ export const BARE_TESTS = [
   "test/integration/lifecycle.test.ts",
   "test/integration/cpu.test.ts",
   "test/integration/shutdown-timeout.test.ts",
+  "test/integration/stop-ceiling.test.ts",
 ];
 /** What only a systemd-booted guest can run. */
 export const SYSTEMD_TESTS = ["test/integration/systemd-monit.test.ts"];
