@@ -2,6 +2,7 @@
  * child and forwards signals to the job, and exits with the job's status. */
 #define _GNU_SOURCE
 #include "init.h"
+#include "exitrecord.h"
 #include "identity.h"
 #include "mounts.h"
 #include "util.h"
@@ -77,16 +78,6 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
     int n = snprintf(line, sizeof line, "error: exec %s: %s\n", p->exe, strerror(errno));
     if (n > 0) write_all(err_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     _exit(code);
-}
-
-static void record_exit(int status_fd, int w) {
-    if (status_fd < 0) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    char line[96];
-    int n = snprintf(line, sizeof line, "%d %d %lld\n", WIFEXITED(w) ? WEXITSTATUS(w) : -1,
-                     WIFSIGNALED(w) ? WTERMSIG(w) : 0, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    if (n > 0) write_all(status_fd, line, (size_t)n);
 }
 
 /* The init stays for the job's whole life: it gives back what setting up
@@ -193,7 +184,7 @@ void init_main(const struct plan *p, int status_fd) {
             pid_t pid = waitpid(-1, &w, WNOHANG);
             if (pid <= 0) break;
             if (pid == job) {
-                record_exit(status_fd, w);
+                exit_record_write(status_fd, w);
                 _exit(shell_status(w));
             }
         }

@@ -6,6 +6,8 @@
  * are still blocked (the mask, and any signal already pending, survive exec).
  * Usage: bpm-init JOB-PID STATUS-FD (STATUS-FD -1: no exit record). */
 #define _GNU_SOURCE
+#include "../exitrecord.h"
+#include "wire.h"
 #include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -13,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const int forwarded[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
+static const int forwarded[] = {FORWARDED_SIGNALS};
 
 static long number(const char *s) {
     long v = 0, sign = 1;
@@ -24,34 +26,6 @@ static long number(const char *s) {
         v = v * 10 + (*s - '0');
     }
     return sign * v;
-}
-
-/* Appends n in decimal. */
-static char *put(char *at, long long n) {
-    char digits[24];
-    int len = 0;
-    int negative = n < 0;
-    unsigned long long u = negative ? (unsigned long long)-n : (unsigned long long)n;
-    do digits[len++] = (char)('0' + u % 10);
-    while ((u /= 10) && len < 20);
-    if (negative) *at++ = '-';
-    while (len) *at++ = digits[--len];
-    return at;
-}
-
-/* "code signal epoch-ms": the format src/runtime/state.ts reads. */
-static void record(int fd, int w) {
-    if (fd < 0) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    char line[80], *p = line;
-    p = put(p, WIFEXITED(w) ? WEXITSTATUS(w) : -1);
-    *p++ = ' ';
-    p = put(p, WIFSIGNALED(w) ? WTERMSIG(w) : 0);
-    *p++ = ' ';
-    p = put(p, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    *p++ = '\n';
-    while (write(fd, line, (size_t)(p - line)) < 0 && errno == EINTR) {}
 }
 
 int main(int argc, char **argv) {
@@ -72,7 +46,7 @@ int main(int argc, char **argv) {
         pid_t pid;
         while ((pid = waitpid(-1, &w, WNOHANG)) > 0) {
             if (pid != job) continue;
-            record(status_fd, w);
+            exit_record_write(status_fd, w);
             _exit(WIFEXITED(w) ? WEXITSTATUS(w) : WIFSIGNALED(w) ? 128 + WTERMSIG(w) : 255);
         }
         siginfo_t info;
