@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, wr
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cgroupFsRoot, cgroupVersion } from "../../src/runtime/cgroups.ts";
-import { BPM, bashJob, eventually, skipUnlessRoot } from "./harness.ts";
+import { alive, bashJob, BPM, eventually, skipUnlessRoot } from "./harness.ts";
 
 const fsRoot = cgroupFsRoot();
 const v2 = cgroupVersion(fsRoot) === 2;
@@ -23,7 +23,6 @@ const HIERARCHIES = v2 ? [fsRoot] : ["memory", "pids", "cpu", "cpuacct"].map((h)
 const VCAP = "/var/vcap";
 const tag = `${process.pid}-${randomBytes(3).toString("hex")}`;
 const read = (file: string) => readFileSync(file, "utf8").trim();
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 /** bpm inside a container uses the default root: nothing of the test runner's own. */
 const innerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "BPM_BOSH_ROOT" && k !== "BPM_CGROUP_ROOT"));
 

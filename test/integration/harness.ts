@@ -105,6 +105,17 @@ export function bashJob(name: string, script: string, extra = ""): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A process that is there and not a zombie. One that ends while we look is
+ * gone (reading its status then fails): never an error. No pid: not alive. */
+export function alive(pid: number | string | null): boolean {
+  if (pid === null) return false;
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 /** Polls until check() holds; after ms, fails with what() (what was seen instead).
  * For what the kernel finishes asynchronously: a fixed sleep is flaky under load. */
 export async function eventually(check: () => boolean, what: () => string, ms = WAIT_BOUND_MS): Promise<void> {

@@ -2,13 +2,12 @@
 // like a BOSH directory, and what it plants in its HOME for `bpm shell`.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
-import { BPM, bashJob, makeRoot, skipUnlessRoot, useRoot } from "./harness.ts";
+import { alive, bashJob, BPM, makeRoot, skipUnlessRoot, useRoot } from "./harness.ts";
 
 const PTY_DRIVER = resolve(import.meta.dirname, "pty-driver.py");
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
 describe("a job whose data dir would be a BOSH directory", { skip: skipUnlessRoot }, () => {
   // On a BOSH VM /var/vcap/sys is a symlink to /var/vcap/data/sys: a job named

@@ -5,9 +5,8 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, mkdir
 import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
 import { cgroupFsRoot, jobCgroup } from "../../src/runtime/cgroups.ts";
-import { BPM, bashJob, eventually, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
+import { alive, bashJob, BPM, type Root, skipUnlessRoot, sleep, useRoot, eventually } from "./harness.ts";
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 /** Plans handed to the helper that it did not remove. */
 const plansLeft = (root: Root) => readdirSync(`${root.path}/sys/run/bpm`).filter((f) => f.startsWith("plan-"));
 const listJson = (root: Root) => JSON.parse(root.bpm("list", "--json").stdout) as Array<Record<string, any>>;

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BPM, bashJob, eventually, makeRoot, skipUnlessRoot, sleep, type Root } from "./harness.ts";
+import { alive, bashJob, BPM, eventually, makeRoot, skipUnlessRoot, sleep, type Root } from "./harness.ts";
 
 const JOBS = ["alpha", "beta", "gamma"];
 
@@ -27,7 +27,6 @@ describe("monit driving bpm", { skip: skipUnlessRoot }, () => {
     });
   const pidfile = (job: string) => join(root.path, "sys/run/bpm", job, `${job}.pid`);
   const pidOf = (job: string) => (existsSync(pidfile(job)) ? Number(readFileSync(pidfile(job), "utf8")) : null);
-  const alive = (pid: number | null) => pid !== null && existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
   const ctl = (...args: string[]) => spawnSync("monit", ["-c", rc, ...args], { encoding: "utf8", timeout: 30_000 });
   const summary = () => ctl("summary").stdout;
   /** Running as monit and bpm both see it: one copy, its init in the pidfile, monit's status OK. */

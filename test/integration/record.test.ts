@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { BPM, bashJob, eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+import { alive, bashJob, BPM, eventually, skipUnlessRoot, type Root, useRoot } from "./harness.ts";
 
 /** What /work/main built before this change: starts processes the way the previous version does. */
 const PREVIOUS = process.env.BPM_PREVIOUS ?? "/work/baseline/bpm";
@@ -153,7 +153,7 @@ describe("a process the previous bpm started", { skip: skipUnlessRoot || (!exist
     assertEnteredAsStarted(inShell(r, "old", PROBE));
     const stop = r.bpm("stop", "old");
     assert.equal(stop.status, 0, stop.stderr);
-    assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"), "the init is gone");
+    assert.ok(!alive(pid), "the init is gone");
     assert.deepEqual(table(r.bpm("list").stdout), [["old", "-", "stopped"]]);
     // And started again by this build, it is recorded in full.
     assert.equal(r.bpm("start", "old").status, 0);

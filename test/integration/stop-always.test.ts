@@ -8,9 +8,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
-import { BPM, bashJob, makeRoot, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+import { alive, bashJob, BPM, makeRoot, type Root, skipUnlessRoot, useRoot } from "./harness.ts";
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 const pidOf = (r: Root, job: string) => Number(r.bpm("pid", job).stdout);
 const mkfifoSync = (p: string) => assert.equal(spawnSync("mkfifo", [p]).status, 0);
 const PTY_DRIVER = resolve(import.meta.dirname, "pty-driver.py");

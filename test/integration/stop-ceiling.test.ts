@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
 import { CAPABILITIES } from "../../src/config/capabilities.ts";
 import { cgroupDirs, cgroupFsRoot, cgroupVersion, jobCgroup } from "../../src/runtime/cgroups.ts";
-import { BPM, eventually, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+import { alive, BPM, type Root, skipUnlessRoot, useRoot, eventually } from "./harness.ts";
 
 const fsRoot = cgroupFsRoot();
 const v2 = cgroupVersion(fsRoot) === 2;
@@ -24,7 +24,6 @@ const procsIn = (dir: string): number[] => {
     return [];
   }
 };
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 const tryWrite = (file: string, value: string) => {
   try {
     writeFileSync(file, value);
