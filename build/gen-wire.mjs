@@ -1,6 +1,6 @@
 // Writes dist/gen/wire.h from src/plan/wire.ts, the one definition of what
 // the CLI and the helper share: the plan's records (tag and field count),
-// its version, the record's version and keys, the forwarded signals.
+// its version and size bound, the record's version, keys and size bound, the forwarded signals.
 // Run by build/build.mjs before the helper is compiled; never edited by hand.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +17,8 @@ export async function writeWireHeader(top, outDir) {
     "#include <signal.h>",
     `#define PLAN_VERSION ${JSON.stringify(wire.PLAN_VERSION)}`,
     `#define HELPER_VERSION ${JSON.stringify(wire.HELPER_VERSION)}`,
+    `#define MAX_PLAN_BYTES ${wire.MAX_PLAN_BYTES}u`,
+    `#define MAX_RECORD_BYTES ${wire.MAX_RECORD_BYTES}u`,
     `#define RECORD_VERSION ${JSON.stringify(wire.RECORD_VERSION)}`,
     `#define LEGACY_RECORD_VERSION ${JSON.stringify(wire.LEGACY_RECORD_VERSION)}`,
     ...Object.entries(wire.RECORD_KEYS).map(([k, v]) => `#define RECORD_KEY_${cName(k.replace(/[A-Z]/g, (c) => "_" + c))} ${JSON.stringify(v)}`),

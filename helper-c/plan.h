@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MAX_PLAN_BYTES (8u << 20)
 #define MAX_OPS 256
 #define MAX_LIST 4096
 #define MAX_GROUPS 256

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 /* A record holds the job's environment and seccomp program: bounded all the same. */
-#define MAX_RECORD_BYTES (4u << 20)
 
 int state_enter(const struct plan *p, struct state *out, int stopping) {
     /* Stop always stops: a bpm.log the job spoiled, or no room for a lock file, does not fail it. */
@@ -37,12 +36,20 @@ static const char *boot_id(void) {
     return id;
 }
 
+/* 0-15 for a hex digit, else -1 (as the TS reader: no sign, no space). */
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* Undoes the record's %XX escapes in place. */
 static void unescape(char *s) {
     char *w = s;
     for (const char *r = s; *r; r++) {
-        unsigned hi, lo;
-        if (r[0] == '%' && sscanf(r + 1, "%1x%1x", &hi, &lo) == 2) { *w++ = (char)(hi << 4 | lo); r += 2; }
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0) { *w++ = (char)(hi << 4 | lo); r += 2; }
         else *w++ = *r;
     }
     *w = '\0';
@@ -55,7 +62,7 @@ static char *slurp(const char *path) {
     if (fd < 0) return NULL;
     struct stat st;
     char *buf = NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (unsigned long long)st.st_size < MAX_RECORD_BYTES) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (unsigned long long)st.st_size <= MAX_RECORD_BYTES) {
         buf = malloc((size_t)st.st_size + 1);
         if (buf && read_exact(fd, buf, (size_t)st.st_size) == 0) buf[st.st_size] = '\0';
         else { free(buf); buf = NULL; }

@@ -1,7 +1,8 @@
 // The plan on the wire to the helper: "BPMPLAN1 <length>\n", then records of
 // NUL-terminated fields (a tag, then a fixed number of arguments per tag).
 import { capabilityNumber } from "../config/capabilities.ts";
-import { PLAN_VERSION, type PLAN_RECORDS, type PlanTag } from "./wire.ts";
+import { UserError } from "../lifecycle/errors.ts";
+import { MAX_PLAN_BYTES, PLAN_VERSION, type PLAN_RECORDS, type PlanTag } from "./wire.ts";
 import type { JobBook } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { LaunchPlan, StartPlan } from "./plan.ts";
@@ -24,6 +25,10 @@ function records(fill: (rec: Rec) => void): Buffer {
   });
   fields.push("end");
   const body = Buffer.from(fields.join("\0") + "\0");
+  // The helper would refuse it, and its record could not be read back.
+  if (body.length > MAX_PLAN_BYTES) {
+    throw new UserError(`the process's environment and arguments are too large to run (${body.length} bytes with everything bpm passes; at most ${MAX_PLAN_BYTES})`);
+  }
   return Buffer.concat([Buffer.from(`${PLAN_VERSION} ${body.length}\n`), body]);
 }
 

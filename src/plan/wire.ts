@@ -27,6 +27,11 @@ export const PLAN_RECORDS = {
 
 export type PlanTag = keyof typeof PLAN_RECORDS;
 
+/** The largest plan the helper takes (the job's env and args are in it). */
+export const MAX_PLAN_BYTES = 8 << 20;
+/** The largest record either side reads: its body comes in the plan, the helper adds a short header. */
+export const MAX_RECORD_BYTES = MAX_PLAN_BYTES + 4096;
+
 /** The record of what start made (src/plan/record.ts composes it, helper-c/state.c writes it). */
 export const RECORD_VERSION = "bpm-state 3";
 /** What the previous version wrote: pid, start time, shutdown signal and timeout. */

@@ -3,9 +3,10 @@
 // the pidfile for monit, the record of what start made (its format:
 // src/plan/record.ts; written by helper-c/state.c), and the exit record the
 // init writes.
-import { readFileSync } from "node:fs";
+import { closeSync, constants as C, fstatSync, openSync, readFileSync } from "node:fs";
 import type { JobPaths } from "../bosh/paths.ts";
 import { parseRecord, type ProcessRecord } from "../plan/record.ts";
+import { MAX_RECORD_BYTES } from "../plan/wire.ts";
 import { startTime } from "./procs.ts";
 
 export type { ProcessRecord };
@@ -21,13 +22,22 @@ export interface ExitRecord {
 
 /** The record at a state file, or null if there is none we can read. */
 export function readRecordAt(file: string): ProcessRecord | null {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, "utf8");
+    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch {
     return null;
   }
-  return parseRecord(text);
+  try {
+    // Read as helper-c/state.c reads it: a regular file within the bound, or none.
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_RECORD_BYTES) return null;
+    return parseRecord(readFileSync(fd, "utf8"));
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export const readState = (paths: JobPaths) => readRecordAt(paths.stateFile);

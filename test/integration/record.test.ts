@@ -139,6 +139,27 @@ describe("trace and stop after bpm.yml broke", { skip: skipUnlessRoot }, () => {
   });
 });
 
+describe("a record as large as the job's environment can make it", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("record-large");
+
+  it("is read by every command: a second start leaves the job alone, stop sends it the shutdown signal", () => {
+    const r = root();
+    // 1.8 MB of environment, every byte a "%": the record escapes each to three (5.4 MB).
+    const env = Array.from({ length: 15 }, (_, i) => `    BIG_${i}: "${"%".repeat(120_000)}"\n`).join("");
+    r.job("large", `${bashJob("large", "trap 'echo got-TERM; exit 0' TERM; while :; do sleep 0.1; done")}  env:\n${env}`);
+    const started = r.bpm("start", "large");
+    assert.equal(started.status, 0, started.stderr);
+    const pid = r.bpm("pid", "large").stdout.trim();
+    assert.equal(r.bpm("start", "large").status, 0);
+    assert.equal(r.bpm("pid", "large").stdout.trim(), pid, "a second start replaced the running process");
+    assert.ok(alive(pid));
+    const stop = r.bpm("stop", "large");
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.match(r.log("large"), /got-TERM/);
+    assert.ok(!alive(pid), "the init is gone");
+  });
+});
+
 describe("a process the previous bpm started", { skip: skipUnlessRoot || (!existsSync(PREVIOUS) && `no previous build at ${PREVIOUS}`) }, () => {
   const root = useRoot("record-upgrade");
 
