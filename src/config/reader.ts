@@ -3,14 +3,20 @@
 // that each problem names file:line:column. Linear in the file's size: the
 // yaml library's own duplicate-key check compares every key of a map with
 // every other (60,000 env keys took minutes), so keys are checked here, one
-// Set per map.
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+// Set per map; and the parser is slow per token, so the lexer first counts
+// them up to a cap (MAX_TOKENS).
+import { isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { ConfigError, fieldName, shown, type Key, type Problem } from "./problems.ts";
 import type { Shape } from "./schema.ts";
 
 /** Alias expansions allowed in one file (a "billion laughs" file expands exponentially). */
 const MAX_ALIASES = 100;
 const MAX_DEPTH = 64;
+/** YAML tokens (keys, values, indicators, comments, line breaks) in one file.
+ * The parser costs about 5-10 us a token, so a 2 MiB file of tiny tokens (a
+ * million-item flow list, two million blank lines) took 3-9 s; under this cap
+ * any file is decided in a few hundred ms. Real releases' files have < 3,000. */
+export const MAX_TOKENS = 50_000;
 
 export interface ReadYaml {
   /** The document as plain values: null for an empty one. */
@@ -27,6 +33,13 @@ export function readYaml(source: string, file: string, shape: Shape): ReadYaml {
   const problem = (offset: number, field: string, message: string): Problem => ({ file, ...pos(offset), field, message });
   if (source.includes("\0") || source.includes("\uFFFD")) {
     throw new ConfigError([{ file, line: 1, col: 1, field: "", message: "not a text file (it holds binary data)" }]);
+  }
+  const tooMany = tokenBudgetExceeded(source);
+  if (tooMany !== null) {
+    // The line counter fills in as the parser goes: count the lines up to here ourselves.
+    const line = source.slice(0, tooMany).split("\n").length;
+    const col = tooMany - source.lastIndexOf("\n", tooMany - 1);
+    throw new ConfigError([{ file, line, col, field: "", message: `invalid YAML: more than ${MAX_TOKENS} tokens (keys, values, indicators, comments, line breaks) by here; bpm reads at most ${MAX_TOKENS}` }]);
   }
   let doc: Document;
   try {
@@ -50,6 +63,19 @@ export function readYaml(source: string, file: string, shape: Shape): ReadYaml {
     throw new ConfigError([problem(e.offset, e.field, e.message)]);
   }
   return { value, warnings, at: (path) => pos(nearestOffset(offsets, path)) };
+}
+
+/** Where the lexer's token number MAX_TOKENS + 1 begins, or null: the
+ * lexer alone is cheap (well under a microsecond a token) and stops there. */
+function tokenBudgetExceeded(source: string): number | null {
+  let count = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(source)) {
+    if (++count > MAX_TOKENS) return offset;
+    // The lexer's markers (document, flow end, scalar: one control character) are not in the source.
+    if (!(token.length === 1 && token < " " && token !== "\n" && token !== "\t" && token !== "\r")) offset += token.length;
+  }
+  return null;
 }
 
 const isMergeKey = (n: unknown) => isScalar(n) && typeof n.value === "symbol";
