@@ -41,6 +41,10 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig, event: LaunchE
     const volume = proc.additional_volumes.find((v) => v.source === e.path);
     throw refuse(`${volume ? `volume ${volume.path}` : e.path}: ${e.message}`);
   }
+  for (const { path, symlink } of host.fs.skipped) {
+    process.stderr.write(`Warning: ${path} is left out of the job's volumes: ${symlink} is a symlink that root does not control\n`);
+    ctx.log.info(`bpm.${event}.volume-skipped`, { path, symlink });
+  }
   const realRoot = trustedPath(root).real;
   for (const v of proc.additional_volumes) {
     const source = host.fs.paths[v.source]!;

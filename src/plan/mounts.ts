@@ -44,6 +44,8 @@ export interface HostFs {
   links: Record<string, string>;
   /** Each unrestricted volume's pattern and the paths it matches now, sorted. */
   globs: Record<string, string[]>;
+  /** Glob matches left out: reached through a symlink a job could have planted. */
+  skipped: { path: string; symlink: string }[];
 }
 
 export interface MountContext {

@@ -74,11 +74,21 @@ export function trustedPath(path: string, known: Map<string, string> = new Map()
 /** Where every host path the plan for proc needs really is. */
 function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessConfig): HostFs {
   const wanted = hostPathsFor(root, paths, proc);
-  const fs: HostFs = { paths: {}, links: {}, globs: {} };
+  const fs: HostFs = { paths: {}, links: {}, globs: {}, skipped: [] };
   const known = new Map<string, string>();
   for (const pattern of wanted.patterns) {
-    fs.globs[pattern] = globSync(pattern).sort();
-    wanted.paths.push(...fs.globs[pattern]!);
+    // A match through a symlink a job planted is left out, not a failure:
+    // one job must not be able to stop another from starting.
+    fs.globs[pattern] = globSync(pattern).sort().filter((match) => {
+      try {
+        fs.paths[match] = trustedPath(match, known);
+        return true;
+      } catch (e) {
+        if (!(e instanceof UntrustedSymlink)) throw e;
+        fs.skipped.push({ path: match, symlink: e.symlink });
+        return false;
+      }
+    });
   }
   for (const p of wanted.paths) {
     if (SYSTEM_DIRS.includes(p)) {

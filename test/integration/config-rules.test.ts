@@ -204,7 +204,7 @@ describe("config rules", { skip: skipUnlessRoot }, () => {
 // Globs: unrestricted volumes are host paths, and bpm drops those under what it
 // mounts itself (a harness root sits under /var/tmp): this root sits in /srv.
 describe("a glob that matches bpm's own state", { skip: skipUnlessRoot }, () => {
-  it("skips data/bpm and sys/run/bpm, and mounts what else it matches", async (t) => {
+  it("skips data/bpm, sys/run/bpm and a symlink a job planted, and mounts what else it matches", async (t) => {
     const path = `/srv/bpm-config-glob-${process.pid}-${randomBytes(3).toString("hex")}`;
     const env = { ...process.env, BPM_BOSH_ROOT: path };
     const bpm = (...args: string[]) => spawnSync(BPM, args, { env, encoding: "utf8", timeout: 300_000 });
@@ -219,17 +219,22 @@ describe("a glob that matches bpm's own state", { skip: skipUnlessRoot }, () => 
     mkdirSync(join(path, "data/other-job"), { recursive: true });
     writeFileSync(join(path, "data/other-job/metric_targets.yml"), "targets\n");
     mkdirSync(join(path, "sys/run/other-job"), { recursive: true });
+    // What another job (as vcap) could leave in its own data directory's parent: it must not stop this start.
+    symlinkSync("/root", join(path, "data/planted"));
+    const vcap = spawnSync("id", ["-u", "vcap"], { encoding: "utf8" }).stdout.trim();
+    assert.equal(spawnSync("chown", ["-h", `${vcap}:${vcap}`, join(path, "data/planted")]).status, 0);
     mkdirSync(join(path, "jobs/globber/config"), { recursive: true });
-    const script = `for d in data/other-job data/bpm data/bpm/locks sys/run/other-job sys/run/bpm; do test -e ${path}/$d && echo "SEES $d" || echo "NO $d"; done; echo DONE; exec sleep 1000`;
+    const script = `for d in data/planted data/other-job data/bpm data/bpm/locks sys/run/other-job sys/run/bpm; do test -e ${path}/$d && echo "SEES $d" || echo "NO $d"; done; echo DONE; exec sleep 1000`;
     writeFileSync(join(path, "jobs/globber/config/bpm.yml"), bashJob("globber", script,
       `  unsafe:\n    unrestricted_volumes:\n    - {path: "${path}/data/*", mount_only: true}\n    - {path: "${path}/sys/run/*", mount_only: true}\n`));
     assert.equal(bpm("validate", "globber").status, 0);
     const s = bpm("start", "globber");
     assert.equal(s.status, 0, s.stderr);
+    assert.match(s.stderr, new RegExp(`Warning: ${path}/data/planted is left out of the job's volumes: ${path}/data/planted is a symlink that root does not control`));
     const log = join(path, "sys/log/globber/globber.stdout.log");
     await eventually(() => existsSync(log) && readFileSync(log, "utf8").includes("DONE"), () => (existsSync(log) ? readFileSync(log, "utf8") : "no log"));
     const seen = readFileSync(log, "utf8");
-    for (const line of ["SEES data/other-job", "NO data/bpm", "NO data/bpm/locks", "SEES sys/run/other-job", "NO sys/run/bpm"]) assert.ok(seen.includes(line), `expected ${line}; saw ${seen}`);
+    for (const line of ["NO data/planted", "SEES data/other-job", "NO data/bpm", "NO data/bpm/locks", "SEES sys/run/other-job", "NO sys/run/bpm"]) assert.ok(seen.includes(line), `expected ${line}; saw ${seen}`);
     assert.equal(bpm("stop", "globber").status, 0);
   });
 });

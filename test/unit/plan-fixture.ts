@@ -12,7 +12,7 @@ export const root = ext("/var/vcap");
  * no /run/systemd/resolve, and every other path present where it is written. */
 function fakeHost(proc: PlanInput["proc"]): HostFs {
   const wanted = hostPathsFor(root, jobPaths(root, "web"), proc);
-  const fs: HostFs = { paths: {}, links: { "/bin": "usr/bin", "/lib": "usr/lib", "/sbin": "usr/sbin" }, globs: {} };
+  const fs: HostFs = { paths: {}, links: { "/bin": "usr/bin", "/lib": "usr/lib", "/sbin": "usr/sbin" }, globs: {}, skipped: [] };
   for (const p of wanted.paths) {
     if (fs.links[p]) continue;
     fs.paths[p] = { real: p.replace(/^\/var\/vcap\/sys\//, "/var/vcap/data/sys/"), exists: p !== "/run/systemd/resolve" };
