@@ -12,8 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A record holds the job's environment and seccomp program: bounded all the same. */
-
 int state_enter(const struct plan *p, struct state *out, int stopping) {
     /* Stop always stops: a bpm.log the job spoiled, or no room for a lock file, does not fail it. */
     bpmlog_open(p, stopping ? BPMLOG_WANTED : BPMLOG_REQUIRED);
@@ -56,7 +54,8 @@ static void unescape(char *s) {
 }
 
 /* The whole file, NUL-terminated, in memory that stays (the strings of a
- * state point into it); NULL if missing, a symlink, not regular or too big. */
+ * state point into it); NULL if missing, a symlink, not regular or larger
+ * than MAX_RECORD_BYTES (wire.ts: the TS reader's bound too). */
 static char *slurp(const char *path) {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return NULL;
