@@ -80,6 +80,11 @@ function gatherHostFs(root: ExternalPath, paths: JobPaths, proc: ProcessConfig):
     // A match through a symlink a job planted is left out, not a failure:
     // one job must not be able to stop another from starting.
     fs.globs[pattern] = globSync(pattern).sort().filter((match) => {
+      // A system directory (merged /usr) is read as every other wanted path is, below.
+      if (SYSTEM_DIRS.includes(match)) {
+        wanted.paths.push(match);
+        return true;
+      }
       try {
         fs.paths[match] = trustedPath(match, known);
         return true;
