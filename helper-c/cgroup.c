@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cgroup.h"
+#include "systemd.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -79,10 +80,27 @@ static int enable_controllers(const struct cgroup_plan *cg) {
     return 0;
 }
 
+/* In a scope, systemd has made the directories: they are checked, not made
+ * (a directory made here would be one systemd does not know). */
+static void check_scope_dirs(const struct cgroup_plan *cg) {
+    for (int i = 0; i < cg->n_dirs; i++) {
+        struct stat st;
+        if (stat(cg->dirs[i], &st) || !S_ISDIR(st.st_mode))
+            die("systemd started scope %s but %s is not there (is systemd's cgroup tree the one mounted here?)", cg->scope, cg->dirs[i]);
+    }
+}
+
 static int create_once(const struct cgroup_plan *cg) {
+    if (cg->scope) {
+        check_scope_dirs(cg);
+        goto limits;
+    }
     if (enable_controllers(cg)) return -1;
     for (int i = 0; i < cg->n_dirs; i++)
         if (mkdir_p(cg->dirs[i])) return -1;
+limits:
+    /* In a scope too: systemd keeps the same values as its properties; v1's
+     * memory+swap limit is ours alone. */
     for (int i = 0; i < cg->n_limits; i++)
         if (write_small(cg->limits[i].file, cg->limits[i].value) && !(errno == ENOENT && cg->limits[i].optional)) return -1;
     return 0;
@@ -258,6 +276,10 @@ int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap) {
         pause_ms(ms);
         waited += (unsigned long long)ms;
     }
+    /* A scope is systemd's to remove, with its directories in every
+     * hierarchy; what is left of them after that goes as ours do. */
+    struct stat st;
+    if (cg->scope && cg->n_dirs && !stat(cg->dirs[0], &st)) scope_stop(cg->scope);
     for (int i = 0; i < n_removable(cg); i++) {
         for (int tries = 0; rmdir(removable(cg, i)); tries++) {
             if (errno == ENOENT) break;

@@ -84,6 +84,8 @@ int plan_dump_main(void) {
     for (int i = 0; i < cg->n_limits; i++) line("cglimit", 3, cg->limits[i].file, cg->limits[i].value, cg->limits[i].optional ? "optional" : "required");
     if (cg->kill_file) line("cgkill", 1, cg->kill_file);
     if (cg->oom_file) line("cgoom", 1, cg->oom_file);
+    if (cg->scope) line("cgscope", 1, cg->scope);
+    for (int i = 0; i < cg->n_props; i++) line("cgprop", 3, cg->props[i].name, (char[]){cg->props[i].type, '\0'}, cg->props[i].value);
     static const struct { int flag; const char *name; } ns[] = {{CLONE_NEWNS, "mount"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}, {CLONE_NEWPID, "pid"}};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         if (p->ns_flags & ns[i].flag) line("ns", 1, ns[i].name);
@@ -146,6 +148,7 @@ int state_dump_main(const char *path) {
     for (int i = 0; i < s.cg.n_dirs; i++) printf(RECORD_KEY_CGROUP " %s\n", s.cg.dirs[i]);
     if (s.cg.kill_file) printf(RECORD_KEY_CGROUP_KILL " %s\n", s.cg.kill_file);
     if (s.cg.oom_file) printf(RECORD_KEY_CGROUP_OOM " %s\n", s.cg.oom_file);
+    if (s.cg.scope) printf(RECORD_KEY_CGROUP_SCOPE " %s\n", s.cg.scope);
     printf("live %d\n", state_running(&s));
     return fflush(stdout) ? 1 : 0;
 }

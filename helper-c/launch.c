@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "prepare.h"
 #include "state.h"
+#include "systemd.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -68,8 +69,10 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     /* The reaper is a host file: opened now, run by the init from inside. */
     p->reaper_fd = -1;
     if (p->reaper && (p->reaper_fd = open(p->reaper, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) die("open %s", p->reaper);
-    int report[2];
+    int report[2], scoped[2] = {-1, -1};
     if (pipe2(report, O_CLOEXEC)) die("pipe");
+    /* In a systemd scope the init waits for its word that systemd has placed it. */
+    if (p->cg.scope && pipe2(scoped, O_CLOEXEC)) die("pipe");
     sigset_t set, old;
     block_signals(&set, &old);
     pid_t init = fork();
@@ -87,13 +90,32 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
             if (fds[i] != i && dup2(fds[i], i) < 0) die("dup2 %d", i);
         for (int i = 0; i < 3; i++)
             if (fds[i] > 2) close(fds[i]);
-        /* Into the job's cgroup before anything of the job exists; we who
-         * launched it stay out, to clean up after it. */
-        for (int i = 0; i < p->n_cgroups; i++) join_cgroup(p->cgroups[i]);
+        /* Into the job's cgroup before anything of the job exists (systemd
+         * moves us into a scope; we join bpm's own cgroups); we who launched
+         * it stay out, to clean up after it. */
+        if (p->cg.scope) {
+            char go;
+            close(scoped[1]);
+            if (read(scoped[0], &go, 1) != 1) _exit(125); /* the launcher died, or gave up on systemd */
+            close(scoped[0]);
+        } else
+            for (int i = 0; i < p->n_cgroups; i++) join_cgroup(p->cgroups[i]);
         if ((p->ns_flags & ~CLONE_NEWPID) && unshare(p->ns_flags & ~CLONE_NEWPID)) die("unshare namespaces");
         init_main(p, status_fd);
     }
     close(report[1]);
+    if (p->cg.scope) {
+        close(scoped[0]);
+        char why[600];
+        if (scope_start(&p->cg, init, why, sizeof why)) {
+            kill(init, SIGKILL);
+            waitpid(init, NULL, 0);
+            fail("%s", why);
+        }
+        cgroup_create(p);
+        if (write_all(scoped[1], "g", 1)) die("start the container's init");
+        close(scoped[1]);
+    }
     if (status_fd >= 0) close(status_fd);
     if (p->reaper_fd >= 0) close(p->reaper_fd);
     if (p->pause) close(GO_FD);
@@ -137,7 +159,8 @@ void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
     if (cgroup_remove(p, why, sizeof why)) fail("%s", why);
     state_clear(p);
     if (p->status_path) unlink(p->status_path);
-    cgroup_create(p);
+    /* A scope is made around the init, once it is forked (launch_container). */
+    if (!p->cg.scope) cgroup_create(p);
 }
 
 /* The `launch` verb: the plan and the CLI's report channel on fd. */

@@ -165,6 +165,17 @@ static void apply(struct plan *p, enum plan_tag t, const char *const *f) {
     }
     case TAG_CGKILL: cg->kill_file = f[0]; break;
     case TAG_CGOOM: cg->oom_file = f[0]; break;
+    case TAG_CGSCOPE: cg->scope = nonempty(tag, f[0]); break;
+    case TAG_CGPROP: {
+        if (cg->n_props >= MAX_PROPS) fail("plan: too many scope properties");
+        struct cgprop *prop = &cg->props[cg->n_props++];
+        prop->name = nonempty(tag, f[0]);
+        prop->value = f[2];
+        if (!strcmp(f[1], "t")) prop->number = number(tag, f[2]);
+        else if (strcmp(f[1], "s") && strcmp(f[1], "b")) fail("plan: cgprop: unknown type \"%s\"", f[1]);
+        prop->type = f[1][0];
+        break;
+    }
     case TAG_NS: p->ns_flags |= namespace_flag(f[0]); break;
     case TAG_PREP: {
         if (p->n_preps >= MAX_PREPS) fail("plan: too many directories");

@@ -35,6 +35,10 @@ struct prep {
 /* A value to write to a cgroup file (memory.max, pids.max...). */
 struct cglimit { const char *file, *value; int optional; /* skipped where the kernel lacks the file */ };
 
+/* A property of the job's systemd scope: its D-Bus type ('s', 'b', 't') and value. */
+struct cgprop { const char *name, *value; char type; unsigned long long number; };
+#define MAX_PROPS 32
+
 /* The job's cgroup as TypeScript laid it out: what to make, fill, kill, read. */
 struct cgroup_plan {
     const char *dirs[MAX_CGROUPS]; int n_dirs;       /* the job's own directories (v1: one per hierarchy) */
@@ -44,6 +48,8 @@ struct cgroup_plan {
     struct cglimit limits[MAX_LIMITS]; int n_limits;
     const char *kill_file;                           /* v2: cgroup.kill, tried before killing pid by pid */
     const char *oom_file;                            /* memory.events (v2) or memory.oom_control (v1) */
+    const char *scope;                               /* systemd's transient scope for the job, or NULL: we make the directories */
+    struct cgprop props[MAX_PROPS]; int n_props;     /* its properties (the limits among them) */
 };
 
 /* The job's bookkeeping around the container: its lock, state, logs. */

@@ -8,6 +8,12 @@
 // below the container's own cgroup, so two containers never share one and a
 // container's limits bound its jobs. A non-default BOSH root gets its own
 // level, so test roots on one machine never share a cgroup either.
+// Where systemd is pid 1 (a stemcell, or a container that boots systemd) it
+// owns the cgroup tree: each job gets a transient scope of its own under
+// system.slice, which systemd makes in every hierarchy, never moves and
+// never kills with the unit that ran `bpm start` (the helper asks for it
+// over D-Bus, helper-c/systemd.c); the limits are the scope's properties.
+// The manager is chosen here, at start, and recorded with the directories.
 // Pure: every host fact is passed in.
 import { dirname, join } from "node:path";
 import { DEFAULT_ROOT } from "../bosh/paths.ts";
@@ -43,11 +49,20 @@ export interface CgroupFacts {
    * (read only where the tree starts below the kernel's root). */
   own: CgroupNode | null;
   parent: CgroupNode | null;
+  /** systemd is pid 1 of bpm's pid namespace and listens on its private socket: per hierarchy, the
+   * directory of systemd's own root cgroup as bpm sees it, and those of the hierarchies systemd
+   * keeps for itself (hybrid: name=systemd and the unified one). null: no systemd, or its root lies
+   * outside what is mounted here. */
+  systemd: { root: Record<Hierarchy, string>; own: string[] } | null;
 }
 
 /** Where this host's jobs' cgroups go. */
 export interface Placement {
   version: CgroupVersion;
+  /** Who makes them: the helper, in cgroupfs, or systemd, as a transient scope (under SLICE of each base). */
+  manager: "cgroupfs" | "systemd";
+  /** systemd: the bases in the hierarchies systemd keeps for itself (hybrid), which a job's scope spans too. */
+  also?: string[];
   /** The cgroup each hierarchy's jobs go below (as `bpm/[root-HASH/]ID`). */
   base: Record<Hierarchy, string>;
   /** v2: the controllers the base can hand down to job cgroups; null: every one a job asks for (a VM, and v1). */
@@ -74,26 +89,31 @@ const each = <T>(f: (h: Hierarchy) => T) => Object.fromEntries(HIERARCHIES.map((
  *   only those its parent delegates to it.
  */
 export function placeJobs(f: CgroupFacts): Placement {
+  if (!f.systemd) return placeInCgroupfs(f);
+  return { version: f.version, manager: "systemd", base: f.systemd.root, also: f.systemd.own, delegable: null, why: null };
+}
+
+function placeInCgroupfs(f: CgroupFacts): Placement {
   const tops = each((h) => f.mounts[h].top);
-  if (!f.nestedPidNs && f.topIsRoot) return { version: f.version, base: tops, delegable: null, why: null };
+  if (!f.nestedPidNs && f.topIsRoot) return { version: f.version, manager: "cgroupfs", base: tops, delegable: null, why: null };
   const lost = HIERARCHIES.find((h) => f.mounts[h].own === null);
   if (lost) {
     const problem = `bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at ${f.mounts[lost].top} (see /proc/self/cgroup and /proc/self/mountinfo): a job's cgroup would lie outside the container; mount the container's own cgroup tree there`;
-    return { version: f.version, base: tops, delegable: [], why: problem, problem };
+    return { version: f.version, manager: "cgroupfs", base: tops, delegable: [], why: problem, problem };
   }
-  if (f.version === 1) return { version: 1, base: each((h) => f.mounts[h].own!), delegable: null, why: null };
+  if (f.version === 1) return { version: 1, manager: "cgroupfs", base: each((h) => f.mounts[h].own!), delegable: null, why: null };
   const own = f.own;
-  if (!own) return { version: 2, base: tops, delegable: null, why: null };
+  if (!own) return { version: 2, manager: "cgroupfs", base: tops, delegable: null, why: null };
   const container = !f.topIsRoot && f.parent && !f.parent.holdsProcesses && !f.parent.othersBelow ? f.parent : own;
   const base = each(() => container.dir);
-  if (f.topIsRoot && container.dir === tops.memory) return { version: 2, base, delegable: null, why: null };
+  if (f.topIsRoot && container.dir === tops.memory) return { version: 2, manager: "cgroupfs", base, delegable: null, why: null };
   if (container.holdsProcesses) {
     const why = `bpm's cgroup ${container.dir} holds the container's own processes, and on cgroup v2 a cgroup that holds processes cannot give controllers to its children (move them into a leaf, as dind-style entrypoints do)`;
-    return { version: 2, base, delegable: [], why };
+    return { version: 2, manager: "cgroupfs", base, delegable: [], why };
   }
   const missing = LIMIT_CONTROLLERS.filter((c) => !container.controllers.includes(c));
   const why = missing.length ? `${join(container.dir, "cgroup.controllers")} lacks ${missing.join(", ")}: the container's parent does not delegate ${missing.length > 1 ? "them" : "it"}` : null;
-  return { version: 2, base, delegable: container.controllers.filter((c) => LIMIT_CONTROLLERS.includes(c)), why };
+  return { version: 2, manager: "cgroupfs", base, delegable: container.controllers.filter((c) => LIMIT_CONTROLLERS.includes(c)), why };
 }
 
 export interface JobCgroup {
@@ -110,6 +130,9 @@ export interface JobCgroup {
   /** v2: the controllers it can hand down (null or unset: all); why not the others. */
   delegable?: string[] | null;
   why?: string | null;
+  /** systemd: the job's scope unit, and its directories in the hierarchies systemd keeps for itself (hybrid). */
+  scope?: string;
+  also?: string[];
 }
 
 export interface Limits {
@@ -136,17 +159,37 @@ export function pathHash(path: string): string {
   return h.toString(16).padStart(16, "0");
 }
 
+/** The slice systemd puts jobs' scopes in, as runc's systemd driver does by default. */
+export const SLICE = "system.slice";
+/** systemd's longest unit name. */
+const UNIT_NAME_MAX = 255;
+
+/** The job's scope: `runc-bpm-JOB.scope` (`runc-ROOTHASH-bpm-JOB.scope` for another BOSH root), the
+ * name bosh-agent's monit access looks for (`…-bpm-JOB.scope`); an id too long for a unit name is hashed. */
+export function scopeUnit(boshRoot: string, id: string): string {
+  const root = boshRoot === DEFAULT_ROOT ? "" : `${pathHash(boshRoot).slice(0, 12)}-`;
+  const unit = `runc-${root}${id}.scope`;
+  return unit.length <= UNIT_NAME_MAX ? unit : `runc-${root}bpm-${pathHash(id)}.scope`;
+}
+
 /** Where the job's cgroup is under a placement. */
 export function jobCgroupIn(placement: Placement, boshRoot: string, id: string): JobCgroup {
+  const { version, delegable, why } = placement;
+  if (placement.manager === "systemd") {
+    const scope = scopeUnit(boshRoot, id);
+    const at = (h: Hierarchy) => join(placement.base[h], SLICE, scope);
+    const also = (placement.also ?? []).map((b) => join(b, SLICE, scope));
+    return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct"), delegable, why, scope, also };
+  }
   const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${pathHash(boshRoot).slice(0, 12)}`];
   const at = (h: Hierarchy) => join(placement.base[h], "bpm", ...scope, id);
-  const { version, delegable, why } = placement;
   return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct"), base: placement.base.memory, delegable, why };
 }
 
 /** A VM's placement: the top of each hierarchy under fsRoot, every controller. */
 export const vmPlacement = (version: CgroupVersion, fsRoot: string): Placement => ({
   version,
+  manager: "cgroupfs",
   base: each((h) => (version === 2 ? fsRoot : join(fsRoot, h))),
   delegable: null,
   why: null,
@@ -193,8 +236,41 @@ export interface CgroupLayout {
   killFile: string | null;
   /** Where the kernel counts OOM kills. */
   oomFile: string;
-  /** cgroup.procs of each directory: the helper joins them before unsharing. */
+  /** cgroup.procs of each directory: the helper joins them before unsharing (a shell), or, in a
+   * scope, the start finds its init there once systemd has placed it. */
   procs: string[];
+  /** systemd: the job's transient scope, asked for with these properties (name, D-Bus type, value);
+   * its directories are systemd's, made when the scope starts and removed when it stops. */
+  scope: { unit: string; properties: [string, "s" | "b" | "t", string][] } | null;
+}
+
+/** systemd's "infinity" for a limit property. */
+const INFINITY = "18446744073709551615";
+
+/** The scope's properties: the limits as systemd will keep them through every re-realization of the
+ * tree (the files the helper writes as well hold the same values), accounting for `bpm list`, and
+ * Delegate so that systemd leaves what is below the scope alone. */
+function scopeProperties(cg: JobCgroup, limits: Limits, cpu: boolean, quotaUs: string | null): [string, "s" | "b" | "t", string][] {
+  const props: [string, "s" | "b" | "t", string][] = [
+    ["Description", "s", `bpm ${cg.scope}`],
+    ["Slice", "s", SLICE],
+    ["Delegate", "b", "true"],
+    // A scope that ended (its job died, or was killed) goes at once: the next start reuses its name.
+    ["CollectMode", "s", "inactive-or-failed"],
+    ["MemoryAccounting", "b", "true"],
+    ["TasksAccounting", "b", "true"],
+    // systemd's default would cap every job at DefaultTasksMax.
+    ["TasksMax", "t", limits.pids !== undefined ? String(limits.pids) : INFINITY],
+  ];
+  if (cpu) props.push(["CPUAccounting", "b", "true"]);
+  if (limits.memoryBytes !== undefined) {
+    props.push(["MemoryMax", "t", String(limits.memoryBytes)]);
+    // v1: memory.memsw.limit_in_bytes, which systemd does not know, is the helper's file alone.
+    if (cg.version === 2) props.push(["MemorySwapMax", "t", "0"]);
+  }
+  if (quotaUs !== null) props.push(["CPUQuotaPerSecUSec", "t", String((Number(quotaUs) * 1_000_000) / CPU_PERIOD_US)], ["CPUQuotaPeriodUSec", "t", String(CPU_PERIOD_US)]);
+  if (limits.cpuWeight !== undefined) props.push(["CPUWeight", "t", String(limits.cpuWeight)]);
+  return props;
 }
 
 /** The job's cgroup with its limits: memory (and memory+swap at the same value, no swap on top), pids,
@@ -213,8 +289,8 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
   }
   // v2 makes pids.max only where the parent enables pids: written always, its absence shows a parent made again under us.
   if (held.includes("pids") && (limits.pids !== undefined || v2)) out.push({ file: file(cg.pids, "pids.max"), value: String(limits.pids ?? "max") });
-  if (limits.cpus !== undefined && held.includes("cpu")) {
-    const quota = String(Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpus * CPU_PERIOD_US)));
+  const quota = limits.cpus !== undefined && held.includes("cpu") ? String(Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpus * CPU_PERIOD_US))) : null;
+  if (quota !== null) {
     if (v2) out.push({ file: file(cg.cpu, "cpu.max"), value: `${quota} ${CPU_PERIOD_US}` });
     else out.push({ file: file(cg.cpu, "cpu.cfs_period_us"), value: String(CPU_PERIOD_US) }, { file: file(cg.cpu, "cpu.cfs_quota_us"), value: quota });
   }
@@ -227,7 +303,8 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
   // nothing enabled (the directories are still made, and the job still gets a cgroup of its own).
   const base = cg.base ?? fsRoot;
   const enable: string[] = [];
-  if (v2 && held.length) for (let dir = dirname(cg.memory); dir.startsWith(base); dir = dirname(dir)) {
+  // systemd enables the controllers a scope needs on its way down.
+  if (v2 && held.length && !cg.scope) for (let dir = dirname(cg.memory); dir.startsWith(base); dir = dirname(dir)) {
     enable.unshift(dir);
     if (dir === base) break;
   }
@@ -240,6 +317,7 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
     limits: out,
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
     oomFile: file(cg.memory, v2 ? "memory.events" : "memory.oom_control"),
-    procs: dirs.map((d) => join(d, "cgroup.procs")),
+    procs: [...dirs, ...(cg.also ?? [])].map((d) => join(d, "cgroup.procs")),
+    scope: cg.scope ? { unit: cg.scope, properties: scopeProperties(cg, limits, cpu, quota) } : null,
   };
 }

@@ -54,6 +54,10 @@ function cgroup(rec: Rec, cg: CgroupLayout, make: boolean): void {
   for (const l of cg.limits) rec("cglimit", l.file, l.value, l.optional ? "optional" : "required");
   if (cg.killFile) rec("cgkill", cg.killFile);
   rec("cgoom", cg.oomFile);
+  if (cg.scope) {
+    rec("cgscope", cg.scope.unit);
+    for (const [name, type, value] of cg.scope.properties) rec("cgprop", name, type, value);
+  }
 }
 
 /** Who the job's program runs as: user, groups, capabilities, rlimits, no_new_privs. */

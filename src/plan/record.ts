@@ -34,6 +34,8 @@ export interface RecordedEntry {
   cgroupDirs: string[];
   cgroupKill: string | null;
   cgroupOom: string;
+  /** systemd: the job's scope unit; null where bpm made the cgroup itself. */
+  cgroupScope: string | null;
   namespaces: Namespace[];
   uid: number;
   gid: number;
@@ -62,6 +64,7 @@ export function recordBody(plan: LaunchPlan): string {
     ...plan.cgroup.dirs.map((d) => [K.cgroup, d] as [string, string]),
     ...(plan.cgroup.killFile ? [[K.cgroupKill, plan.cgroup.killFile] as [string, string]] : []),
     [K.cgroupOom, plan.cgroup.oomFile],
+    ...(plan.cgroup.scope ? [[K.cgroupScope, plan.cgroup.scope.unit] as [string, string]] : []),
     ...plan.namespaces.map((n) => ["ns", n] as [string, string]),
     ["uid", plan.user.uid],
     ["gid", plan.user.gid],
@@ -124,6 +127,7 @@ export function parseRecord(text: string): ProcessRecord | null {
     cgroupDirs: list(K.cgroup),
     cgroupKill: one.get(K.cgroupKill) ?? null,
     cgroupOom: one.get(K.cgroupOom) ?? "",
+    cgroupScope: one.get(K.cgroupScope) ?? null,
     namespaces: list("ns").filter((n): n is Namespace => NAMESPACES.has(n)),
     uid: num("uid"),
     gid: num("gid"),

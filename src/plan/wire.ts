@@ -15,6 +15,8 @@ export const PLAN_RECORDS = {
   shutdown: 1, shutdowntimeout: 1, stoptiming: 3,
   // Its cgroup: joined (cgroup: a cgroup.procs), made and removed.
   cgroup: 1, cgdir: 1, cgleftover: 1, cgenable: 2, cglimit: 3, cgkill: 1, cgoom: 1,
+  // With systemd as the cgroup manager: the job's transient scope (its unit name), and its properties (name, D-Bus type, value).
+  cgscope: 1, cgprop: 3,
   // The container.
   ns: 1, prep: 5, hook: 1, hookenv: 1, sharelock: 1, rootfs: 1,
   bind: 3, fs: 5, mknod: 4, symlink: 2, mask: 1, readonly: 1, rootro: 1,
@@ -47,6 +49,7 @@ export const RECORD_KEYS = {
   cgroup: "cgroup",
   cgroupKill: "cgroup-kill",
   cgroupOom: "cgroup-oom",
+  cgroupScope: "cgroup-scope",
 } as const;
 
 /** Signals the container's init passes on to the job (and the launch helper to the init). */

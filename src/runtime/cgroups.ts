@@ -132,8 +132,40 @@ function nestedPidNs(proc: string): boolean {
   }
 }
 
-/** What placement needs to know of this host, read from /proc/self and the cgroup tree. */
-export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
+/** Where systemd listens for root without a bus daemon. */
+const SYSTEMD_RUN = "/run/systemd";
+
+/** systemd, when it is pid 1 of bpm's pid namespace (a VM's, or a container's that boots systemd) and
+ * listens on its private socket: the directory of its root cgroup in each hierarchy, as bpm sees it,
+ * and in those it keeps for itself (hybrid: name=systemd, unified). Its root is where its own
+ * init.scope hangs (a container's systemd without a cgroup namespace sits below the host's root).
+ * null where it is not there, or its root lies outside the trees mounted here (a BPM_CGROUP_ROOT). */
+function systemdFacts(fsRoot: string, version: CgroupVersion, mounts: CgroupMount[], init: string, run: string): CgroupFacts["systemd"] {
+  if ((readText(join(init, "comm")) ?? "").trim() !== "systemd" || !existsSync(join(run, "system")) || !existsSync(join(run, "private"))) return null;
+  const lines = ownCgroups(readText(join(init, "cgroup")) ?? "");
+  const line = lines.find((c) => c.controllers.includes("name=systemd")) ?? lines.find((c) => c.id === "0");
+  if (!line) return null;
+  const rootPath = line.path.replace(/\/init\.scope$/, "") || "/";
+  const at = (point: string, fits: (m: CgroupMount) => boolean) => {
+    const mount = mounts.find((m) => m.point === realPath(point) && fits(m));
+    return mount ? inside(mount.root, rootPath, point) : null;
+  };
+  const root = {} as Record<Hierarchy, string>;
+  for (const h of HIERARCHIES) {
+    const dir = version === 2 ? at(fsRoot, (m) => m.fstype === "cgroup2") : at(join(fsRoot, h), (m) => m.fstype === "cgroup" && m.options.includes(h));
+    if (dir === null) return null;
+    root[h] = dir;
+  }
+  const own = version === 2 ? [] : [
+    at(join(fsRoot, "systemd"), (m) => m.fstype === "cgroup" && m.options.includes("name=systemd")),
+    at(join(fsRoot, "unified"), (m) => m.fstype === "cgroup2"),
+  ].filter((d) => d !== null);
+  return { root, own };
+}
+
+/** What placement needs to know of this host, read from /proc/self (and pid 1's, and systemd's
+ * runtime directory) and the cgroup tree. */
+export function cgroupFacts(fsRoot: string, proc = "/proc/self", init = "/proc/1", run = SYSTEMD_RUN): CgroupFacts {
   const version = cgroupVersion(fsRoot);
   const mounts = cgroupMounts(readText(join(proc, "mountinfo")) ?? "");
   const own = ownCgroups(readText(join(proc, "cgroup")) ?? "");
@@ -155,6 +187,7 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self"): CgroupFacts {
     nestedPidNs: nestedPidNs(proc),
     own: null,
     parent: null,
+    systemd: systemdFacts(fsRoot, version, mounts, init, run),
   };
   const ownDir = facts.mounts.memory.own;
   if (version === 2 && ownDir && (facts.nestedPidNs || !facts.topIsRoot)) {

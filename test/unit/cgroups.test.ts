@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { cgroupLayout, jobCgroupIn, placeJobs, type CgroupFacts, type CgroupNode } from "../../src/plan/cgroup.ts";
+import { cgroupLayout, jobCgroupIn, placeJobs, scopeUnit, type CgroupFacts, type CgroupNode } from "../../src/plan/cgroup.ts";
 import { cgroupFacts, jobCgroup, limitsNotHeld, pathHash, type JobCgroup } from "../../src/runtime/cgroups.ts";
 
 /** The directories a JobCgroup names (not what the placement says of its controllers). */
@@ -50,13 +50,13 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
   const node = (dir: string, holdsProcesses: boolean, controllers = ["cpu", "memory", "pids", "io"], othersBelow = false): CgroupNode => ({ dir, holdsProcesses, othersBelow, controllers });
   const v2Facts = (over: Partial<CgroupFacts>): CgroupFacts => {
     const at = { top: "/sys/fs/cgroup", own: "/sys/fs/cgroup" };
-    return { version: 2, mounts: { memory: at, pids: at, cpu: at, cpuacct: at }, topIsRoot: true, nestedPidNs: false, own: null, parent: null, ...over };
+    return { version: 2, mounts: { memory: at, pids: at, cpu: at, cpuacct: at }, topIsRoot: true, nestedPidNs: false, own: null, parent: null, systemd: null, ...over };
   };
   const mem64 = { memoryBytes: 64 << 20, pids: 20 };
 
   it("on a VM (the kernel's root tree, no container): the top of the hierarchy, every controller, as ever", () => {
     const p = placeJobs(v2Facts({ mounts: Object.fromEntries(["memory", "pids", "cpu", "cpuacct"].map((h) => [h, { top: "/sys/fs/cgroup", own: "/sys/fs/cgroup/system.slice/monit.service" }])) as CgroupFacts["mounts"] }));
-    assert.deepEqual(p, { version: 2, base: { memory: "/sys/fs/cgroup", pids: "/sys/fs/cgroup", cpu: "/sys/fs/cgroup", cpuacct: "/sys/fs/cgroup" }, delegable: null, why: null });
+    assert.deepEqual(p, { version: 2, manager: "cgroupfs", base: { memory: "/sys/fs/cgroup", pids: "/sys/fs/cgroup", cpu: "/sys/fs/cgroup", cpuacct: "/sys/fs/cgroup" }, delegable: null, why: null });
     const layout = cgroupLayout("/sys/fs/cgroup", jobCgroupIn(p, "/var/vcap", "bpm-web"), mem64);
     assert.deepEqual(layout.enable, ["/sys/fs/cgroup", "/sys/fs/cgroup/bpm"]);
     assert.equal(layout.controllers, "memory pids");
@@ -67,10 +67,10 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
       memory: { top: "/c/memory", own: "/c/memory/garden/x" }, pids: { top: "/c/pids", own: "/c/pids/garden/x" },
       cpu: { top: "/c/cpu", own: "/c/cpu/garden/x" }, cpuacct: { top: "/c/cpuacct", own: "/c/cpuacct/garden/x" },
     };
-    const inside = placeJobs({ version: 1, mounts, topIsRoot: true, nestedPidNs: true, own: null, parent: null });
+    const inside = placeJobs({ version: 1, mounts, topIsRoot: true, nestedPidNs: true, own: null, parent: null, systemd: null });
     assert.equal(jobCgroupIn(inside, "/var/vcap", "bpm-web").memory, "/c/memory/garden/x/bpm/bpm-web");
     assert.equal(jobCgroupIn(inside, "/var/vcap", "bpm-web").cpuacct, "/c/cpuacct/garden/x/bpm/bpm-web");
-    const host = placeJobs({ version: 1, mounts: { ...mounts, memory: { top: "/c/memory", own: "/c/memory/process_api/1234" } }, topIsRoot: true, nestedPidNs: false, own: null, parent: null });
+    const host = placeJobs({ version: 1, mounts: { ...mounts, memory: { top: "/c/memory", own: "/c/memory/process_api/1234" } }, topIsRoot: true, nestedPidNs: false, own: null, parent: null, systemd: null });
     assert.equal(jobCgroupIn(host, "/var/vcap", "bpm-web").memory, "/c/memory/bpm/bpm-web");
   });
 
@@ -143,6 +143,60 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     writeFileSync(join(proc, "cgroup"), "0::/\n");
     const lost = placeJobs(cgroupFacts(fs, proc));
     assert.match(lost.problem ?? "", /^bpm runs in a container, but its own cgroup is not inside the cgroup tree mounted at /);
+    rmSync(dir, { recursive: true });
+  });
+
+  it("with systemd as pid 1: a transient scope per job under system.slice, in every hierarchy, its limits as properties", () => {
+    const v1 = (h: string) => ({ top: `/sys/fs/cgroup/${h}`, own: `/sys/fs/cgroup/${h}/system.slice/runit.service` });
+    const root = { memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids", cpu: "/sys/fs/cgroup/cpu", cpuacct: "/sys/fs/cgroup/cpuacct" };
+    const p = placeJobs({
+      version: 1, mounts: { memory: v1("memory"), pids: v1("pids"), cpu: v1("cpu"), cpuacct: v1("cpuacct") }, topIsRoot: true, nestedPidNs: false,
+      own: null, parent: null, systemd: { root, own: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"] },
+    });
+    assert.equal(p.manager, "systemd");
+    const cg = jobCgroupIn(p, "/var/vcap", "bpm-web");
+    assert.equal(cg.scope, "runc-bpm-web.scope", "the name bosh-agent's monit access looks for");
+    assert.equal(cg.memory, "/sys/fs/cgroup/memory/system.slice/runc-bpm-web.scope");
+    const layout = cgroupLayout("/sys/fs/cgroup", cg, { memoryBytes: 64 << 20, pids: 20, cpus: 0.5 });
+    assert.deepEqual(layout.enable, [], "systemd enables the controllers");
+    assert.ok(layout.procs.includes("/sys/fs/cgroup/systemd/system.slice/runc-bpm-web.scope/cgroup.procs"), "name=systemd is joined too");
+    assert.ok(layout.procs.includes("/sys/fs/cgroup/unified/system.slice/runc-bpm-web.scope/cgroup.procs"), "and the unified hierarchy");
+    const props = Object.fromEntries(layout.scope!.properties.map(([n, , v]) => [n, v]));
+    assert.deepEqual([props.Slice, props.Delegate, props.MemoryMax, props.TasksMax, props.CPUQuotaPerSecUSec, props.CPUQuotaPeriodUSec],
+      ["system.slice", "true", String(64 << 20), "20", "500000", "100000"]);
+    assert.equal(props.MemorySwapMax, undefined, "v1: memory+swap is the helper's file, systemd does not know it");
+    assert.ok(layout.limits.some((l) => l.file.endsWith("/memory.memsw.limit_in_bytes")));
+    // No limits: no cap from systemd's DefaultTasksMax either.
+    const free = cgroupLayout("/sys/fs/cgroup", cg, {});
+    assert.deepEqual(free.scope!.properties.find(([n]) => n === "TasksMax"), ["TasksMax", "t", "18446744073709551615"]);
+    assert.match(scopeUnit("/srv/test", "bpm-web"), /^runc-[0-9a-f]{12}-bpm-web\.scope$/);
+    assert.ok(scopeUnit("/var/vcap", `bpm-${"x".repeat(300)}`).length <= 255, "a unit name systemd takes");
+  });
+
+  it("finds systemd from pid 1 and its runtime directory, and its root where its init.scope hangs (hybrid)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bpm-systemd-"));
+    const fs = join(dir, "cgroup");
+    const [proc, init, run] = [join(dir, "proc"), join(dir, "init"), join(dir, "run")];
+    for (const d of [proc, init, join(run, "system"), join(fs, "memory"), join(fs, "pids"), join(fs, "cpu,cpuacct"), join(fs, "systemd"), join(fs, "unified")]) mkdirSync(d, { recursive: true });
+    symlinkSync("cpu,cpuacct", join(fs, "cpu"));
+    symlinkSync("cpu,cpuacct", join(fs, "cpuacct"));
+    writeFileSync(join(run, "private"), "");
+    writeFileSync(join(init, "comm"), "systemd\n");
+    writeFileSync(join(init, "cgroup"), "12:memory:/init.scope\n1:name=systemd:/init.scope\n0::/init.scope\n");
+    const mount = (id: number, point: string, type: string, opts: string) => `${id} 1 0:${id} / ${point} rw - ${type} cgroup rw,${opts}`;
+    writeFileSync(join(proc, "mountinfo"), [
+      mount(30, join(fs, "memory"), "cgroup", "memory"), mount(31, join(fs, "pids"), "cgroup", "pids"), mount(32, join(fs, "cpu,cpuacct"), "cgroup", "cpu,cpuacct"),
+      mount(33, join(fs, "systemd"), "cgroup", "xattr,name=systemd"), mount(34, join(fs, "unified"), "cgroup2", "nsdelegate"), "",
+    ].join("\n"));
+    writeFileSync(join(proc, "cgroup"), "12:memory:/system.slice/runit.service\n1:name=systemd:/system.slice/runit.service\n0::/system.slice/runit.service\n");
+    const facts = cgroupFacts(fs, proc, init, run);
+    assert.deepEqual(facts.systemd, { root: { memory: join(fs, "memory"), pids: join(fs, "pids"), cpu: join(fs, "cpu"), cpuacct: join(fs, "cpuacct") }, own: [join(fs, "systemd"), join(fs, "unified")] });
+    // A container's systemd without a cgroup namespace: its root is its own cgroup.
+    writeFileSync(join(init, "cgroup"), "1:name=systemd:/garden/c1/init.scope\n");
+    assert.equal(cgroupFacts(fs, proc, init, run).systemd?.root.memory, join(fs, "memory", "garden", "c1"));
+    // Not pid 1, or no private socket: bpm makes the cgroups itself.
+    writeFileSync(join(init, "comm"), "sh\n");
+    assert.equal(cgroupFacts(fs, proc, init, run).systemd, null);
     rmSync(dir, { recursive: true });
   });
 });

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { jobPaths } from "../../src/bosh/paths.ts";
 import { jobBook } from "../../src/plan/book.ts";
-import { cgroupLayout, jobCgroupAt } from "../../src/plan/cgroup.ts";
+import { cgroupLayout, jobCgroupAt, jobCgroupIn, type Placement } from "../../src/plan/cgroup.ts";
 import { encodeEnterPlan, encodePlan, encodeStopPlan } from "../../src/plan/encode.ts";
 import { enterPlan } from "../../src/plan/enter.ts";
 import { parseRecord, type ProcessRecord } from "../../src/plan/record.ts";
@@ -99,6 +99,17 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {}, true);
     assertRoundTrip(encodeStopPlan({ job: jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "stop"), cgroup: cg }));
   });
+  it("a start and a stop in a systemd scope (hybrid), with its properties", () => {
+    const placement: Placement = {
+      version: 1, manager: "systemd", delegable: null, why: null, also: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"],
+      base: { memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids", cpu: "/sys/fs/cgroup/cpu", cpuacct: "/sys/fs/cgroup/cpuacct" },
+    };
+    const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupIn(placement, root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100, cpus: 1.5, cpuWeight: 50 });
+    assert.ok(cg.scope && cg.scope.properties.length > 8);
+    assertRoundTrip(encodePlan({ ...plan(yaml), cgroup: cg }));
+    const paths = jobPaths(root, "web");
+    assertRoundTrip(encodeStopPlan({ job: jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "stop"), cgroup: cg }));
+  });
   it("enter (shell), from a record", () => {
     const record = parseRecord(readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8"))!;
     assertRoundTrip(encodeEnterPlan(enterPlan(record.pid, record.entry!, { executable: "/bin/bash", args: ["--norc"], env: { HISTFILE: "" } })));
@@ -164,6 +175,7 @@ describe("the record's test vectors, read by both sides", () => {
             ...(want.entry?.cgroupDirs ?? []).map((d) => `${K.cgroup} ${d}`),
             ...(want.entry?.cgroupKill ? [`${K.cgroupKill} ${want.entry.cgroupKill}`] : []),
             ...(want.entry?.cgroupOom ? [`${K.cgroupOom} ${want.entry.cgroupOom}`] : []),
+            ...(want.entry?.cgroupScope ? [`${K.cgroupScope} ${want.entry.cgroupScope}`] : []),
             `live ${isLive(want) ? 1 : 0}`,
           ]
         : ["none"];
