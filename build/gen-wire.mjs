@@ -22,6 +22,7 @@ export async function writeWireHeader(top, outDir) {
     `#define RECORD_VERSION ${JSON.stringify(wire.RECORD_VERSION)}`,
     `#define LEGACY_RECORD_VERSION ${JSON.stringify(wire.LEGACY_RECORD_VERSION)}`,
     ...Object.entries(wire.RECORD_KEYS).map(([k, v]) => `#define RECORD_KEY_${cName(k.replace(/[A-Z]/g, (c) => "_" + c))} ${JSON.stringify(v)}`),
+    `#define SCOPE_NAME_PATTERN ${JSON.stringify(wire.SCOPE_NAME_PATTERN)}`,
     `#define FORWARDED_SIGNALS ${wire.FORWARDED_SIGNALS.map((s) => `SIG${s}`).join(", ")}`,
     `enum plan_tag { ${tags.map(([t]) => `TAG_${cName(t)}`).join(", ")}, TAG_COUNT };`,
     "static const struct { const char *name; unsigned char fields; } plan_tags[TAG_COUNT] = {",

@@ -108,6 +108,9 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
         close(scoped[0]);
         char why[600];
         if (scope_start(&p->cg, init, why, sizeof why)) {
+            /* systemd may still act on the request: the scope goes before
+             * the init is reaped (until then its pid is not reused). */
+            scope_stop(p->cg.scope);
             kill(init, SIGKILL);
             waitpid(init, NULL, 0);
             fail("%s", why);

@@ -2,6 +2,7 @@
 /* Plan records are NUL-terminated fields: a tag, then a fixed number of
  * arguments. No JSON, no escaping: a field can hold any byte but NUL. */
 #include "plan.h"
+#include "systemd.h"
 #include "util.h"
 #include "wire.h"
 #include <errno.h>
@@ -165,7 +166,10 @@ static void apply(struct plan *p, enum plan_tag t, const char *const *f) {
     }
     case TAG_CGKILL: cg->kill_file = f[0]; break;
     case TAG_CGOOM: cg->oom_file = f[0]; break;
-    case TAG_CGSCOPE: cg->scope = nonempty(tag, f[0]); break;
+    case TAG_CGSCOPE:
+        if (!scope_name_ok(f[0])) fail("plan: cgscope: \"%s\" is not a job's scope", f[0]);
+        cg->scope = f[0];
+        break;
     case TAG_CGPROP: {
         if (cg->n_props >= MAX_PROPS) fail("plan: too many scope properties");
         struct cgprop *prop = &cg->props[cg->n_props++];

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "state.h"
 #include "bpmlog.h"
+#include "systemd.h"
 #include "util.h"
 #include "wire.h"
 #include <errno.h>
@@ -95,7 +96,7 @@ int state_read_file(const char *path, struct state *out) {
         else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP) && cg->n_dirs < MAX_CGROUPS && value[0] == '/') cg->dirs[cg->n_dirs++] = value;
         else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_KILL) && value[0] == '/') cg->kill_file = value;
         else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_OOM) && value[0] == '/') cg->oom_file = value;
-        else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_SCOPE) && value[0]) cg->scope = value;
+        else if (out->version == 3 && !strcmp(line, RECORD_KEY_CGROUP_SCOPE) && scope_name_ok(value)) cg->scope = value;
     }
     if (have != 3) { free(buf); memset(out, 0, sizeof *out); return 0; }
     out->pid = (pid_t)pid;

@@ -9,7 +9,9 @@
 #define _GNU_SOURCE
 #include "systemd.h"
 #include "util.h"
+#include "wire.h"
 #include <errno.h>
+#include <regex.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +33,11 @@
 /* The largest message built or kept; a larger one (a signal about some
  * other unit) is read past. */
 #define MAX_MESSAGE (256u << 10)
+/* systemd's side of the connection may read our first call in one piece
+ * with the BEGIN before it, and then leave it unread until more bytes
+ * arrive (seen: 17 s). A Ping after this long without an answer is those
+ * bytes; its reply is not waited for. */
+#define NUDGE_MS 100
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define OUR_ENDIAN 'l'
@@ -51,6 +58,7 @@ struct bus {
      * may come before the reply that names the job. */
     struct { char path[128], result[32]; } ended[RING];
     unsigned n_ended;
+    int running;  /* authenticated: messages may go */
 };
 
 static unsigned long long now_ms(void) {
@@ -59,16 +67,22 @@ static unsigned long long now_ms(void) {
     return (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
 }
 
-/* Waits until fd is ready for events, or the deadline: 0, or -1 with errno. */
+static void nudge(struct bus *b);
+
+/* Waits until fd is ready for events, or the deadline: 0, or -1 with errno.
+ * Waiting for an answer, it nudges systemd every NUDGE_MS. */
 static int ready(struct bus *b, short events) {
     for (;;) {
         unsigned long long now = now_ms();
         if (now >= b->deadline) { errno = ETIMEDOUT; return -1; }
+        unsigned long long wait = b->deadline - now;
+        if ((events & POLLIN) && wait > NUDGE_MS) wait = NUDGE_MS;
         struct pollfd p = {.fd = b->fd, .events = events};
-        int r = poll(&p, 1, (int)(b->deadline - now));
+        int r = poll(&p, 1, (int)wait);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return -1;
         if (r > 0) return 0;
+        if (events & POLLIN) nudge(b);
     }
 }
 
@@ -101,10 +115,10 @@ static int bus_recv(struct bus *b, void *data, size_t len) {
 
 /* ---- writing a message ---- */
 
-struct out { unsigned char *p; size_t len; int bad; };
+struct out { unsigned char *p; size_t len, cap; int bad; };
 
 static void put(struct out *o, const void *d, size_t n) {
-    if (o->bad || n > MAX_MESSAGE - o->len) { o->bad = 1; return; }
+    if (o->bad || n > o->cap - o->len) { o->bad = 1; return; }
     memcpy(o->p + o->len, d, n);
     o->len += n;
 }
@@ -117,7 +131,7 @@ static void put_u32(struct out *o, uint32_t v) { align_out(o, 4); put(o, &v, 4);
 static void put_u64(struct out *o, uint64_t v) { align_out(o, 8); put(o, &v, 8); }
 static void put_str(struct out *o, const char *s) {
     size_t n = strlen(s);
-    if (n > MAX_MESSAGE) { o->bad = 1; return; }
+    if (n > o->cap) { o->bad = 1; return; }
     put_u32(o, (uint32_t)n);
     put(o, s, n + 1);
 }
@@ -150,31 +164,50 @@ static void header_field(struct out *o, uint8_t code, const char *type, const ch
     else put_str(o, value);
 }
 
+/* A method call's header (and the start of its body) into o. */
+static size_t call_header(struct out *o, uint32_t serial, const char *interface, const char *member, const char *signature) {
+    put_u8(o, OUR_ENDIAN);
+    put_u8(o, METHOD_CALL);
+    put_u8(o, 0);
+    put_u8(o, 1);
+    put_u32(o, 0); /* the body's length, once it is written */
+    put_u32(o, serial);
+    struct array fields = array_open(o, 8);
+    header_field(o, F_PATH, "o", "/org/freedesktop/systemd1");
+    header_field(o, F_INTERFACE, "s", interface);
+    header_field(o, F_MEMBER, "s", member);
+    header_field(o, F_DESTINATION, "s", "org.freedesktop.systemd1");
+    if (signature[0]) header_field(o, F_SIGNATURE, "g", signature);
+    array_close(o, fields);
+    align_out(o, 8);
+    return o->len;
+}
+
+static void set_body_length(struct out *o, size_t body) {
+    uint32_t body_len = (uint32_t)(o->len - body);
+    if (!o->bad) memcpy(o->p + 4, &body_len, 4);
+}
+
 /* Sends a call of systemd's manager whose body fill writes; returns its
  * serial, or 0 with errno. */
 static uint32_t call(struct bus *b, const char *member, const char *signature, void (*fill)(struct out *, const void *), const void *arg) {
-    struct out o = {b->msg, 0, 0};
+    struct out o = {b->msg, 0, MAX_MESSAGE, 0};
     uint32_t serial = ++b->serial;
-    put_u8(&o, OUR_ENDIAN);
-    put_u8(&o, METHOD_CALL);
-    put_u8(&o, 0);
-    put_u8(&o, 1);
-    put_u32(&o, 0); /* the body's length, below */
-    put_u32(&o, serial);
-    struct array fields = array_open(&o, 8);
-    header_field(&o, F_PATH, "o", "/org/freedesktop/systemd1");
-    header_field(&o, F_INTERFACE, "s", "org.freedesktop.systemd1.Manager");
-    header_field(&o, F_MEMBER, "s", member);
-    header_field(&o, F_DESTINATION, "s", "org.freedesktop.systemd1");
-    header_field(&o, F_SIGNATURE, "g", signature);
-    array_close(&o, fields);
-    align_out(&o, 8);
-    size_t body = o.len;
+    size_t body = call_header(&o, serial, "org.freedesktop.systemd1.Manager", member, signature);
     fill(&o, arg);
+    set_body_length(&o, body);
     if (o.bad) { errno = EMSGSIZE; return 0; }
-    uint32_t body_len = (uint32_t)(o.len - body);
-    memcpy(o.p + 4, &body_len, 4);
     return bus_send(b, o.p, o.len) ? 0 : serial;
+}
+
+/* A Ping (its own buffer: b->msg may hold half a message being read). */
+static void nudge(struct bus *b) {
+    if (!b->running) return;
+    unsigned char buf[256];
+    struct out o = {buf, 0, sizeof buf, 0};
+    size_t body = call_header(&o, ++b->serial, "org.freedesktop.DBus.Peer", "Ping", "");
+    set_body_length(&o, body);
+    if (!o.bad) bus_send(b, o.p, o.len);
 }
 
 /* ---- reading a message ---- */
@@ -287,9 +320,13 @@ static int reply(struct bus *b, uint32_t serial, char *job, size_t job_cap, char
             snprintf(err, err_cap, "%s%s%s", m.error_name ? m.error_name : "an error", *text ? ": " : "", text);
             return -1;
         }
-        if (job && m.signature && !strcmp(m.signature, "o")) {
-            const char *path = get_str(&m.body);
-            if (!m.body.bad && strlen(path) < job_cap) strcpy(job, path);
+        if (job) {
+            const char *path = m.signature && !strcmp(m.signature, "o") ? get_str(&m.body) : "";
+            if (m.body.bad || !*path || strlen(path) >= job_cap) {
+                snprintf(err, err_cap, "systemd's answer names no job it queued");
+                return -1;
+            }
+            strcpy(job, path);
         }
         return 0;
     }
@@ -325,7 +362,10 @@ static int bus_open(struct bus *b, unsigned long long timeout_ms, char *why, siz
     strcpy(addr.sun_path, SYSTEMD_SOCKET);
     /* A listener with a full backlog says EAGAIN: tried again until the deadline. */
     while (connect(b->fd, (struct sockaddr *)&addr, sizeof addr)) {
-        if (errno == EINTR || (errno == EAGAIN && now_ms() < b->deadline && !usleep(10000))) continue;
+        if (errno == EINTR || (errno == EAGAIN && now_ms() < b->deadline)) {
+            usleep(10000);
+            continue;
+        }
         snprintf(why, cap, "connect to systemd at %s: %s", SYSTEMD_SOCKET, strerror(errno));
         goto fail;
     }
@@ -339,6 +379,7 @@ static int bus_open(struct bus *b, unsigned long long timeout_ms, char *why, siz
     if (bus_send(b, auth, n)) goto io;
     /* "OK <guid>\r\n", and nothing more until we BEGIN. */
     while (got < 2 || memcmp(line + got - 2, "\r\n", 2)) {
+        if (got >= sizeof line - 1) errno = EPROTO;
         if (got >= sizeof line - 1 || bus_recv(b, line + got, 1)) goto io;
         got++;
     }
@@ -348,6 +389,7 @@ static int bus_open(struct bus *b, unsigned long long timeout_ms, char *why, siz
         goto fail;
     }
     if (bus_send(b, "BEGIN\r\n", 7)) goto io;
+    b->running = 1;
     return 0;
 io:
     snprintf(why, cap, "talking to systemd at %s: %s", SYSTEMD_SOCKET, strerror(errno));
@@ -414,6 +456,14 @@ static void stop_unit(struct bus *b, const char *unit) {
 }
 
 static int starts_with(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+
+int scope_name_ok(const char *unit) {
+    static regex_t re;
+    static int compiled;
+    if (!compiled && regcomp(&re, SCOPE_NAME_PATTERN, REG_EXTENDED | REG_NOSUB)) return 0;
+    compiled = 1;
+    return strlen(unit) <= 255 && !regexec(&re, unit, 0, NULL, 0);
+}
 
 int scope_start(const struct cgroup_plan *cg, pid_t pid, char *why, size_t cap) {
     struct bus b;

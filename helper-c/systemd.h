@@ -18,4 +18,7 @@ int scope_start(const struct cgroup_plan *cg, pid_t pid, char *why, size_t cap);
  * longer has, or a systemd that does not answer, is not an error: what
  * systemd does not remove, cgroup.c does. */
 void scope_stop(const char *unit);
+/* Whether unit is a name bpm gives a job's scope (runc-[HASH12-]bpm-ID.scope):
+ * a record or a plan naming any other unit is not acted on. */
+int scope_name_ok(const char *unit);
 #endif

@@ -8,7 +8,11 @@
 // helper-c/state.c (pid, start time, boot id, shutdown, cgroup).
 import { posix } from "node:path";
 import type { LaunchPlan, Namespace, Rlimit } from "./plan.ts";
-import { LEGACY_RECORD_VERSION, RECORD_KEYS as K, RECORD_VERSION } from "./wire.ts";
+import { LEGACY_RECORD_VERSION, RECORD_KEYS as K, RECORD_VERSION, SCOPE_NAME_PATTERN } from "./wire.ts";
+
+const SCOPE_NAME = new RegExp(SCOPE_NAME_PATTERN);
+/** A scope the record may name: only one bpm gives a job (the helper's reader is as strict). */
+const scopeName = (v: string | undefined) => (v !== undefined && v.length <= 255 && SCOPE_NAME.test(v) ? v : null);
 
 
 /** What a start recorded, as every later command reads it. */
@@ -127,7 +131,7 @@ export function parseRecord(text: string): ProcessRecord | null {
     cgroupDirs: list(K.cgroup),
     cgroupKill: one.get(K.cgroupKill) ?? null,
     cgroupOom: one.get(K.cgroupOom) ?? "",
-    cgroupScope: one.get(K.cgroupScope) ?? null,
+    cgroupScope: scopeName(one.get(K.cgroupScope)),
     namespaces: list("ns").filter((n): n is Namespace => NAMESPACES.has(n)),
     uid: num("uid"),
     gid: num("gid"),

@@ -52,5 +52,9 @@ export const RECORD_KEYS = {
   cgroupScope: "cgroup-scope",
 } as const;
 
+/** The names bpm gives jobs' systemd scopes (src/plan/cgroup.ts's scopeUnit): a plan or a record
+ * naming any other unit is not acted on (a POSIX extended regular expression, for both sides). */
+export const SCOPE_NAME_PATTERN = "^runc-([0-9a-f]{12}-)?bpm-[A-Za-z0-9_.-]+\\.scope$";
+
 /** Signals the container's init passes on to the job (and the launch helper to the init). */
 export const FORWARDED_SIGNALS = ["TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "WINCH"] as const;

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { cgroupLayout, jobCgroupIn, placeJobs, scopeUnit, type CgroupFacts, type CgroupNode } from "../../src/plan/cgroup.ts";
+import { SCOPE_NAME_PATTERN } from "../../src/plan/wire.ts";
 import { cgroupFacts, jobCgroup, limitsNotHeld, pathHash, type JobCgroup } from "../../src/runtime/cgroups.ts";
 
 /** The directories a JobCgroup names (not what the placement says of its controllers). */
@@ -171,6 +172,7 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     assert.deepEqual(free.scope!.properties.find(([n]) => n === "TasksMax"), ["TasksMax", "t", "18446744073709551615"]);
     assert.match(scopeUnit("/srv/test", "bpm-web"), /^runc-[0-9a-f]{12}-bpm-web\.scope$/);
     assert.ok(scopeUnit("/var/vcap", `bpm-${"x".repeat(300)}`).length <= 255, "a unit name systemd takes");
+    for (const unit of [cg.scope!, scopeUnit("/srv/test", "bpm-a.2ename.worker"), scopeUnit("/var/vcap", `bpm-${"x".repeat(300)}`)]) assert.match(unit, new RegExp(SCOPE_NAME_PATTERN));
   });
 
   it("finds systemd from pid 1 and its runtime directory, and its root where its init.scope hangs (hybrid)", () => {
