@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cgroup.h"
+#include "exitrecord.h"
 #include "systemd.h"
 #include "util.h"
 #include <errno.h>
@@ -294,10 +295,27 @@ int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap) {
     return 0;
 }
 
+static long long oom_kills_in(const char *file) {
+    int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
+    long long n = exit_record_oom_kills(fd);
+    if (fd >= 0) close(fd);
+    return n;
+}
+
 long long cgroup_oom_kills(const struct plan *p) {
-    char buf[2048];
-    if (!p->cg.oom_file || read_small(p->cg.oom_file, buf, sizeof buf)) return -1;
-    const char *at = strstr(buf, "oom_kill ");
-    if (!at || (at != buf && at[-1] != '\n')) return -1;
-    return strtoll(at + 9, NULL, 10);
+    return oom_kills_in(p->cg.oom_file);
+}
+
+long long cgroup_parent_oom_kills(const struct plan *p) {
+    /* DIR/memory.events -> DIR's parent/memory.events */
+    const char *file = p->cg.oom_file, *name = file ? strrchr(file, '/') : NULL;
+    if (!name || name == file) return -1;
+    const char *dir_end = name;
+    const char *parent_end = dir_end - 1;
+    while (parent_end > file && *parent_end != '/') parent_end--;
+    char path[4200];
+    if (parent_end == file || (size_t)(parent_end - file) + strlen(name) >= sizeof path) return -1;
+    memcpy(path, file, (size_t)(parent_end - file));
+    strcpy(path + (parent_end - file), name);
+    return oom_kills_in(path);
 }

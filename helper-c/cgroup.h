@@ -26,4 +26,7 @@ int cgroup_remove(const struct plan *plan, char *why, size_t cap);
 int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap);
 /* How many of the job's processes the kernel's OOM killer has killed, or -1. */
 long long cgroup_oom_kills(const struct plan *plan);
+/* The same count for the job cgroup's parent: hierarchical on both versions,
+ * so it still tells of the job once a systemd scope's cgroup is gone. */
+long long cgroup_parent_oom_kills(const struct plan *plan);
 #endif

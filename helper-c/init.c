@@ -118,19 +118,25 @@ static void shrink(const struct plan *p) {
  * a fraction of our size, so that a fresh, small process image is all that
  * stays beside the job. Already the job's user; signals stay blocked across
  * exec, a child that exited meanwhile waits as a zombie. On failure we stay. */
-static void become_reaper(const struct plan *p, pid_t job, int status_fd) {
+static void become_reaper(const struct plan *p, pid_t job, int status_fd, int oom_fd) {
     if (p->reaper_fd < 0) return;
     if (status_fd >= 0 && fcntl(status_fd, F_SETFD, 0)) return;
-    char pid[16], fd[16];
+    if (oom_fd >= 0 && fcntl(oom_fd, F_SETFD, 0)) return;
+    char pid[16], fd[16], oom[16];
     snprintf(pid, sizeof pid, "%d", (int)job);
     snprintf(fd, sizeof fd, "%d", status_fd);
-    char *argv[] = {"bpm-init", pid, fd, NULL};
+    snprintf(oom, sizeof oom, "%d", oom_fd);
+    char *argv[] = {"bpm-init", pid, fd, oom, NULL};
     char *envp[] = {NULL};
     syscall(SYS_execveat, p->reaper_fd, "", argv, envp, AT_EMPTY_PATH);
     if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    if (oom_fd >= 0) fcntl(oom_fd, F_SETFD, FD_CLOEXEC);
 }
 
 void init_main(const struct plan *p, int status_fd) {
+    /* The job's OOM count, for the exit record: opened while the host's
+     * cgroup tree is still in reach. */
+    int oom_fd = status_fd >= 0 && p->cg.oom_file ? open(p->cg.oom_file, O_RDONLY | O_CLOEXEC) : -1;
     if (p->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) die("become subreaper");
     if (p->rootfs) mounts_setup(p);
 
@@ -143,6 +149,7 @@ void init_main(const struct plan *p, int status_fd) {
     if (job == 0) {
         close(exec_pipe[0]);
         if (status_fd >= 0) close(status_fd);
+        if (oom_fd >= 0) close(oom_fd);
         close(report_fd);
         start_job(p, exec_pipe[1]);
     }
@@ -174,7 +181,7 @@ void init_main(const struct plan *p, int status_fd) {
     write_str(report_fd, "ok\n");
     close(report_fd);
     report_fd = -1;
-    become_reaper(p, job, status_fd);
+    become_reaper(p, job, status_fd, oom_fd);
     shrink(p);
 
     for (;;) {
@@ -184,7 +191,7 @@ void init_main(const struct plan *p, int status_fd) {
             pid_t pid = waitpid(-1, &w, WNOHANG);
             if (pid <= 0) break;
             if (pid == job) {
-                exit_record_write(status_fd, w);
+                exit_record_write(status_fd, w, oom_fd);
                 _exit(shell_status(w));
             }
         }

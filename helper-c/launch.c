@@ -42,10 +42,12 @@ static void memory_limit(const struct plan *p, char *out, size_t cap) {
 
 /* Why the init ended without a word: the kernel's OOM killer, when the
  * job's memory limit is too small for even the container's set-up. */
-static void init_died(const struct plan *p, char *said, size_t cap) {
+static void init_died(const struct plan *p, long long parent_oom, char *said, size_t cap) {
     char limit[32];
     memory_limit(p, limit, sizeof limit);
-    if (limit[0] && cgroup_oom_kills(p) > 0)
+    /* A scope's cgroup may be gone already (systemd removes it once empty): its parent counted the kill too. */
+    int oom = cgroup_oom_kills(p) > 0 || (parent_oom >= 0 && cgroup_parent_oom_kills(p) > parent_oom);
+    if (limit[0] && oom)
         snprintf(said, cap, "the job's memory limit (limits.memory: %s) is too small to start it: "
                  "the kernel's OOM killer killed the container's init before it could start the job", limit);
     else
@@ -69,6 +71,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     /* The reaper is a host file: opened now, run by the init from inside. */
     p->reaper_fd = -1;
     if (p->reaper && (p->reaper_fd = open(p->reaper, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) die("open %s", p->reaper);
+    out->parent_oom = -1;
     int report[2], scoped[2] = {-1, -1};
     if (pipe2(report, O_CLOEXEC)) die("pipe");
     /* In a systemd scope the init waits for its word that systemd has placed it. */
@@ -107,6 +110,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     if (p->cg.scope) {
         close(scoped[0]);
         char why[600];
+        out->parent_oom = cgroup_parent_oom_kills(p);
         if (scope_start(&p->cg, init, why, sizeof why)) {
             /* systemd may still act on the request: the scope goes before
              * the init is reaped (until then its pid is not reused). */
@@ -115,8 +119,14 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
             waitpid(init, NULL, 0);
             fail("%s", why);
         }
-        cgroup_create(p);
-        if (write_all(scoped[1], "g", 1)) die("start the container's init");
+        /* A limit below what the waiting init holds has the OOM killer end
+         * it as systemd applies it: then there is nothing to start, and the
+         * report pipe's end says why (init_died). */
+        siginfo_t gone = {0};
+        if (!waitid(P_PID, (id_t)init, &gone, WEXITED | WNOHANG | WNOWAIT) && gone.si_pid == 0) {
+            cgroup_create(p);
+            if (write_all(scoped[1], "g", 1)) die("start the container's init");
+        }
         close(scoped[1]);
     }
     if (status_fd >= 0) close(status_fd);
@@ -143,7 +153,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     if (nl) *nl = '\0';
     if (!strcmp(out->said, "ok")) return 0;
     if (!strncmp(out->said, "error: ", 7)) memmove(out->said, out->said + 7, strlen(out->said + 7) + 1);
-    else if (!got) init_died(p, out->said, sizeof out->said);
+    else if (!got) init_died(p, out->parent_oom, out->said, sizeof out->said);
     return -1;
 }
 

@@ -10,6 +10,7 @@ struct launched {
     pid_t init;                     /* the container's init, host pid */
     unsigned long long start_time;  /* its start time, from /proc */
     char said[700];                 /* why the job did not start, when it did not */
+    long long parent_oom;           /* in a systemd scope: the parent's OOM kills before the init ran, or -1 */
 };
 
 /* Directories, hook, cgroup join, mount sources, namespaces, the init:

@@ -4,7 +4,8 @@
  * ended, exit with its status. The init exec's it already dropped to the
  * job's user with no capabilities and no_new_privs; the signals it forwards
  * are still blocked (the mask, and any signal already pending, survive exec).
- * Usage: bpm-init JOB-PID STATUS-FD (STATUS-FD -1: no exit record). */
+ * Usage: bpm-init JOB-PID STATUS-FD OOM-FD (STATUS-FD -1: no exit record;
+ * OOM-FD: the job's memory.events, or -1). */
 #define _GNU_SOURCE
 #include "../exitrecord.h"
 #include "wire.h"
@@ -31,9 +32,9 @@ static long number(const char *s) {
 int main(int argc, char **argv) {
     prctl(PR_SET_NAME, "bpm-init", 0, 0, 0);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    if (argc != 3) return 125;
+    if (argc != 4) return 125;
     pid_t job = (pid_t)number(argv[1]);
-    int status_fd = (int)number(argv[2]);
+    int status_fd = (int)number(argv[2]), oom_fd = (int)number(argv[3]);
     if (job <= 0) return 125;
     sigset_t set;
     sigemptyset(&set);
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
         pid_t pid;
         while ((pid = waitpid(-1, &w, WNOHANG)) > 0) {
             if (pid != job) continue;
-            exit_record_write(status_fd, w);
+            exit_record_write(status_fd, w, oom_fd);
             _exit(WIFEXITED(w) ? WEXITSTATUS(w) : WIFSIGNALED(w) ? 128 + WTERMSIG(w) : 255);
         }
         siginfo_t info;

@@ -20,7 +20,7 @@ export interface ProcessRow {
   status: Status;
   pid: number | null;
   config: ConfigStatus;
-  lastExit: (ExitRecord & { oomKilled: boolean }) | null;
+  lastExit: (Omit<ExitRecord, "oomKills"> & { oomKilled: boolean }) | null;
   memoryBytes: number | null;
   pids: number | null;
   /** CPU time used and time throttled by limits.cpu, in seconds (v1: only for jobs with CPU limits). */
@@ -39,12 +39,17 @@ export interface Detail {
   usage: boolean;
 }
 
+/** How the process ended: an OOM kill where the count its init recorded (or, from an older bpm, its cgroup's) says so. */
+function lastExit({ oomKills, ...exit }: ExitRecord, inCgroup: number | null): ProcessRow["lastExit"] {
+  return { ...exit, oomKilled: exit.signal === 9 && (oomKills ?? inCgroup ?? 0) > 0 };
+}
+
 function row(root: ExternalPath, job: string, proc: string, config: ConfigStatus, state: ProcessRecord | null, detail: Detail): ProcessRow {
   const paths = jobPaths(root, job, proc);
   const status = statusOf(state);
   const exit = detail.exit ? readExit(paths) : null;
   // The cgroup's counters: for --json, or to tell an OOM kill from another SIGKILL.
-  const usage = state && (detail.usage || exit?.signal === 9) ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
+  const usage = state && (detail.usage || (exit?.signal === 9 && exit.oomKills === null)) ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
   return {
     name: job === proc ? job : `${job}.${proc}`,
     job,
@@ -52,7 +57,7 @@ function row(root: ExternalPath, job: string, proc: string, config: ConfigStatus
     status,
     pid: status === "running" ? state!.pid : null,
     config,
-    lastExit: exit ? { ...exit, oomKilled: (usage?.oomKills ?? 0) > 0 && exit.signal === 9 } : null,
+    lastExit: exit ? lastExit(exit, usage?.oomKills ?? null) : null,
     memoryBytes: status === "running" ? (usage?.memoryBytes ?? null) : null,
     pids: status === "running" ? (usage?.pids ?? null) : null,
     cpuSeconds: status === "running" ? (usage?.cpuSeconds ?? null) : null,

@@ -102,7 +102,9 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     if (launched.failure && launched.pid === 0) throw new UserError(plan.kind === "refusal" ? launched.failure : `${plan.job.errorPrefix}${launched.failure}`);
     const { status, oomKills } = await launched.exit;
     await copied;
-    const why = status === 0 ? undefined : describe(launched.failure, readExit(paths), (oomKills ?? 0) > 0, status);
+    const exit = readExit(paths);
+    // The cgroup's count, else (a systemd scope, gone with the init) what the init recorded.
+    const why = status === 0 ? undefined : describe(launched.failure, exit, (oomKills ?? exit?.oomKills ?? 0) > 0, status);
     Object.assign(ctx.outcome, { exitStatus: status, ...(why ? { error: why } : {}) });
     return { status, why };
   } catch (e) {

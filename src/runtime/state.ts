@@ -18,6 +18,8 @@ export interface ExitRecord {
   code: number | null;
   signal: number | null;
   at: string;
+  /** The job's OOM kills when it ended (read by its init while its cgroup still existed); null: not recorded (an older bpm). */
+  oomKills: number | null;
 }
 
 /** The record at a state file, or null if there is none we can read. */
@@ -44,9 +46,10 @@ export const readState = (paths: JobPaths) => readRecordAt(paths.stateFile);
 
 export function readExit(paths: JobPaths): ExitRecord | null {
   try {
-    const [code, signal, ms] = readFileSync(paths.exitFile, "utf8").trim().split(" ").map(Number);
+    const [code, signal, ms, oom] = readFileSync(paths.exitFile, "utf8").trim().split(" ").map(Number);
     if (ms === undefined || Number.isNaN(ms)) return null;
-    return { code: code! >= 0 ? code! : null, signal: signal ? signal : null, at: new Date(ms).toISOString() };
+    const oomKills = oom !== undefined && Number.isInteger(oom) && oom >= 0 ? oom : null;
+    return { code: code! >= 0 ? code! : null, signal: signal ? signal : null, at: new Date(ms).toISOString(), oomKills };
   } catch {
     return null;
   }
