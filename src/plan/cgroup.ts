@@ -239,6 +239,9 @@ export interface CgroupLayout {
   /** cgroup.procs of each directory: the helper joins them before unsharing (a shell), or, in a
    * scope, the start finds its init there once systemd has placed it. */
   procs: string[];
+  /** systemd on the hybrid layout: the scope's directories in the hierarchies systemd keeps for itself,
+   * which a process entering the job joins too (never made, filled or removed by bpm). */
+  joinOnly: string[];
   /** systemd: the job's transient scope, asked for with these properties (name, D-Bus type, value);
    * its directories are systemd's, made when the scope starts and removed when it stops. */
   scope: { unit: string; properties: [string, "s" | "b" | "t", string][] } | null;
@@ -318,6 +321,7 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
     oomFile: file(cg.memory, v2 ? "memory.events" : "memory.oom_control"),
     procs: [...dirs, ...(cg.also ?? [])].map((d) => join(d, "cgroup.procs")),
+    joinOnly: cg.also ?? [],
     scope: cg.scope ? { unit: cg.scope, properties: scopeProperties(cg, limits, cpu, quota) } : null,
   };
 }

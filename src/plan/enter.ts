@@ -27,7 +27,7 @@ export interface EnterPlan {
 export function enterPlan(target: number, entry: RecordedEntry, program: { executable: string; args: string[]; env: Record<string, string> }): EnterPlan {
   return {
     target,
-    cgroupProcs: entry.cgroupDirs.map((d) => `${d}/cgroup.procs`),
+    cgroupProcs: [...entry.cgroupDirs, ...entry.cgroupJoin].map((d) => `${d}/cgroup.procs`),
     namespaces: entry.namespaces,
     user: { uid: entry.uid, gid: entry.gid, groups: entry.groups },
     capabilities: entry.capabilities,

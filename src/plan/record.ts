@@ -40,6 +40,8 @@ export interface RecordedEntry {
   cgroupOom: string;
   /** systemd: the job's scope unit; null where bpm made the cgroup itself. */
   cgroupScope: string | null;
+  /** Hybrid with systemd: the scope's directories in name=systemd and the unified hierarchy, joined by shell and trace. */
+  cgroupJoin: string[];
   namespaces: Namespace[];
   uid: number;
   gid: number;
@@ -69,6 +71,7 @@ export function recordBody(plan: LaunchPlan): string {
     ...(plan.cgroup.killFile ? [[K.cgroupKill, plan.cgroup.killFile] as [string, string]] : []),
     [K.cgroupOom, plan.cgroup.oomFile],
     ...(plan.cgroup.scope ? [[K.cgroupScope, plan.cgroup.scope.unit] as [string, string]] : []),
+    ...plan.cgroup.joinOnly.map((d) => [K.cgroupJoin, d] as [string, string]),
     ...plan.namespaces.map((n) => ["ns", n] as [string, string]),
     ["uid", plan.user.uid],
     ["gid", plan.user.gid],
@@ -132,6 +135,7 @@ export function parseRecord(text: string): ProcessRecord | null {
     cgroupKill: one.get(K.cgroupKill) ?? null,
     cgroupOom: one.get(K.cgroupOom) ?? "",
     cgroupScope: scopeName(one.get(K.cgroupScope)),
+    cgroupJoin: list(K.cgroupJoin).filter((d) => posix.isAbsolute(d)),
     namespaces: list("ns").filter((n): n is Namespace => NAMESPACES.has(n)),
     uid: num("uid"),
     gid: num("gid"),

@@ -50,6 +50,7 @@ export const RECORD_KEYS = {
   cgroupKill: "cgroup-kill",
   cgroupOom: "cgroup-oom",
   cgroupScope: "cgroup-scope",
+  cgroupJoin: "cgroup-join",
 } as const;
 
 /** The names bpm gives jobs' systemd scopes (src/plan/cgroup.ts's scopeUnit): a plan or a record
