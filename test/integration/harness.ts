@@ -13,6 +13,21 @@ import { after, before } from "node:test";
 export const BPM = process.env.BPM_UNDER_TEST || resolve(import.meta.dirname, "../../dist/bpm");
 export const isRoot = process.getuid?.() === 0;
 export const skipUnlessRoot = isRoot && existsSync(BPM) ? false : "needs root and a built dist/bpm (run `npm test` as root)";
+
+/** Why a test that needs systemd as pid 1 (as on a stemcell) cannot run here, or false: it runs in the VM
+ * suite's systemd boots (`npm run test:vm`), and is skipped on this machine, whose pid 1 is not systemd. */
+export function skipUnlessSystemd(): string | false {
+  if (!isRoot || !existsSync(BPM)) return "needs root and a built dist/bpm";
+  let pid1 = "";
+  try {
+    pid1 = readFileSync("/proc/1/comm", "utf8").trim();
+  } catch {
+    // unreadable: not systemd as far as we can tell
+  }
+  if (pid1 !== "systemd" || !existsSync("/run/systemd/system"))
+    return `needs systemd as pid 1 (pid 1 here is ${pid1 || "unknown"}): runs in the VM suite's systemd boots, \`npm run test:vm\``;
+  return false;
+}
 const ROOTS = "/var/tmp/bpm-tests";
 // Bounds, not clocks: every wait returns as soon as its event comes. Under
 // emulation on a loaded machine (the VM suite) one bpm command can take a

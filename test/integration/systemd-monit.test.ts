@@ -15,22 +15,9 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:chil
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BPM, bashJob, eventually, isRoot, makeRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, eventually, makeRoot, skipUnlessSystemd, type Root } from "./harness.ts";
 
-const pid1 = (() => {
-  try {
-    return readFileSync("/proc/1/comm", "utf8").trim();
-  } catch {
-    return "";
-  }
-})();
-const skip = !isRoot || !existsSync(BPM)
-  ? "needs root and a built dist/bpm"
-  : pid1 !== "systemd" || !existsSync("/run/systemd/system")
-    ? `needs systemd as pid 1 (pid 1 here is ${pid1 || "unknown"}): runs in the VM suite's systemd mode, \`npm run test:vm\``
-    : spawnSync("monit", ["-V"]).error
-      ? "needs monit: run `bash .ci/setup`"
-      : false;
+const skip = skipUnlessSystemd() || (spawnSync("monit", ["-V"]).error ? "needs monit: run `bash .ci/setup`" : false);
 
 /** Holds the next exec of one file once armed, until released (or until the holder dies); lets every other exec through.
  * Lines in: "arm", "release"; lines out: "ready", "armed", "held PID", "released". */

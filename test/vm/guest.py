@@ -2,7 +2,8 @@
 # its working directory and environment, writes the command's exit status for
 # the host, and powers off. In the bare mode it is the VM's pid 1 once the
 # host's filesystem is its root, and reaps every orphan as a real init does;
-# in systemd mode it is a service of systemd's (test/vm/systemd/).
+# in systemd mode it is a service of systemd's (test/vm/systemd/; runit.service
+# in test/vm/jammy/ for the jammy boot).
 import json, os, sys, termios
 
 RUN = "/run/bpm-vm"

@@ -2,11 +2,13 @@
 # /init of the test VM's initramfs: load the few modules the kernel keeps as
 # modules (virtio, 9p, overlay), mount the host's filesystem over 9p,
 # read-only, under a tmpfs overlay (the guest can write anywhere; nothing
-# reaches the host), mount fresh kernel filesystems with cgroup v2 only, and
-# hand over to guest.py from the host's share of this run (/run/bpm-vm) as
-# pid 1, or, in systemd mode (the run's file `init` says "systemd"), to
-# systemd, which boots to the suite's own target and runs guest.py as a
-# service (test/vm/systemd/).
+# reaches the host), mount fresh kernel filesystems, and hand over to
+# guest.py from the host's share of this run (/run/bpm-vm) as pid 1 with
+# cgroup2 mounted, or, in systemd mode (the run's file `init` says "systemd"
+# or "jammy"), to systemd, which mounts the cgroup trees as the kernel's
+# command line says (v2 only, or the hybrid layout), boots to the suite's
+# own target and runs guest.py as a service (the units vm.mjs put in the
+# run's systemd/: test/vm/systemd/ or test/vm/jammy/).
 bb=/bin/busybox
 fail() { $bb echo "bpm-vm init: $*" >&2; $bb echo o > /proc/sysrq-trigger; $bb sleep 5; }
 $bb mkdir -p /proc /sys /dev /lower /upper /newroot /out
@@ -26,7 +28,9 @@ r=/newroot
 $bb mount -t proc proc $r/proc
 $bb mount -t sysfs sys $r/sys
 mode=$($bb cat /out/init 2>/dev/null)
-# systemd mounts cgroup2 itself, with its own options (nsdelegate, memory_recursiveprot).
+[ "$mode" = jammy ] && mode=systemd # the same boot; the command line and the units differ
+# systemd mounts cgroup2 itself, with its own options (nsdelegate, memory_recursiveprot),
+# or, on the hybrid layout, a tmpfs with the v1 hierarchies and cgroup2 at unified/.
 [ "$mode" = systemd ] || $bb mount -t cgroup2 cgroup2 $r/sys/fs/cgroup || fail "mount cgroup2"
 $bb mount -t devtmpfs dev $r/dev
 $bb mkdir -p $r/dev/pts $r/dev/shm

@@ -6,13 +6,18 @@
 // the command's output on the console and its exit status through a
 // directory of this run's own.
 //
-// Two ways to boot: bare (the default), where the command's runner
-// (guest.py) is the guest's pid 1 and cgroup2 is mounted plainly, and
-// systemd (--systemd), where the guest boots systemd as BOSH stemcells do,
-// systemd mounts cgroup2 itself, and the command runs in a system service
-// (test/vm/systemd/), as monit does on a stemcell.
+// Three ways to boot: bare (the default), where the command's runner
+// (guest.py) is the guest's pid 1 and cgroup2 is mounted plainly; systemd
+// (--systemd), where the guest boots systemd as Noble stemcells do (cgroup
+// v2 only), systemd mounts cgroup2 itself, and the command runs in a system
+// service (test/vm/systemd/), as monit does on a stemcell; and jammy
+// (--jammy), systemd on the cgroup v1 hybrid layout as Jammy stemcells boot
+// (v1 controllers under /sys/fs/cgroup/CONTROLLER, a name=systemd hierarchy
+// at /sys/fs/cgroup/systemd, cgroup2 at /sys/fs/cgroup/unified), the
+// command the main process of runit.service with KillMode=process, as monit
+// runs under runit there (test/vm/jammy/).
 //
-//   node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...
+//   node test/vm/vm.mjs [--systemd | --jammy] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...
 //   npm run vm -- CMD ARGS...
 //
 // The command runs in the current directory, with PATH, LANG, TERM and every
@@ -114,18 +119,25 @@ export function initramfs(kernel) {
 
 const PASSED = ["PATH", "LANG", "LC_ALL", "TZ", "TERM"];
 
-/** The kernel's command line; systemd mode names the target to boot to. */
-const APPEND = "console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=/init";
-const SYSTEMD_APPEND = " systemd.unit=bpm-vm.target systemd.show_status=error";
+/** The kernel's command line for each init: cgroup v2 only, or (jammy) v1 controllers
+ * left to systemd, which then boots the hybrid layout (systemd 252 needs no more than
+ * unified_cgroup_hierarchy=0 for it; 256 and later want a force switch). Under systemd,
+ * the target to boot to. */
+const BASE = "console=ttyS0 quiet loglevel=0 panic=-1 rdinit=/init";
+const V2_ONLY = " cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1";
+const SYSTEMD = " systemd.unit=bpm-vm.target systemd.show_status=error";
+const APPEND = { bare: BASE + V2_ONLY, systemd: BASE + V2_ONLY + SYSTEMD, jammy: BASE + " systemd.unified_cgroup_hierarchy=0" + SYSTEMD };
+/** The units each systemd boot installs (test/vm/systemd/ or test/vm/jammy/). */
+const UNITS = { systemd: "systemd", jammy: "jammy" };
 
 /**
- * Boots the VM (init "bare" or "systemd"), runs argv in cwd with env, streams
+ * Boots the VM (init "bare", "systemd" or "jammy"), runs argv in cwd with env, streams
  * its output to ours, and resolves with its exit status (124 if it did not
  * finish in time). onBooted hears how many seconds the guest took to reach
  * the command.
  */
 export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs = 30 * 60_000, memoryMb = 4096, cpus = 2, init = "bare", onBooted }) {
-  if (init !== "bare" && init !== "systemd") throw new Error(`unknown init ${init}: bare or systemd`);
+  if (!Object.hasOwn(APPEND, init)) throw new Error(`unknown init ${init}: bare, systemd or jammy`);
   const kernel = findKernel();
   const initrd = initramfs(kernel);
   const run = mkdtempSync(join(cache, "run-"));
@@ -134,12 +146,12 @@ export async function runInVm({ argv, cwd = process.cwd(), env = {}, timeoutMs =
     writeFileSync(join(run, "cwd"), cwd); // for the initramfs, which has no JSON parser
     writeFileSync(join(run, "guest.py"), readFileSync(join(import.meta.dirname, "guest.py")));
     writeFileSync(join(run, "init"), init); // read by the initramfs (init.sh)
-    if (init === "systemd") cpSync(join(import.meta.dirname, "systemd"), join(run, "systemd"), { recursive: true });
+    if (UNITS[init]) cpSync(join(import.meta.dirname, UNITS[init]), join(run, "systemd"), { recursive: true });
     const args = [
       "-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(cpus), "-m", String(memoryMb),
       "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
       "-kernel", kernel.image, "-initrd", initrd,
-      "-append", init === "systemd" ? APPEND + SYSTEMD_APPEND : APPEND,
+      "-append", APPEND[init],
       // multidevs=remap: this machine's several filesystems keep distinct inode numbers in the guest.
       "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
       "-virtfs", `local,path=${run},mount_tag=out,security_model=none`,
@@ -182,14 +194,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     if (flag === "--") break;
     if (flag === "--env") extra.push(args.shift());
     else if (flag === "--systemd") init = "systemd";
+    else if (flag === "--jammy") init = "jammy";
     else if (flag === "--timeout") timeoutMs = Number(args.shift()) * 1000;
     else {
-      process.stderr.write(`vm: unknown flag ${flag}\nusage: node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n`);
+      process.stderr.write(`vm: unknown flag ${flag}\nusage: node test/vm/vm.mjs [--systemd | --jammy] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n`);
       process.exit(2);
     }
   }
   if (args.length === 0) {
-    process.stderr.write("usage: node test/vm/vm.mjs [--systemd] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n");
+    process.stderr.write("usage: node test/vm/vm.mjs [--systemd | --jammy] [--env NAME]... [--timeout SECONDS] [--] CMD ARGS...\n");
     process.exit(2);
   }
   if (process.getuid() !== 0) process.stderr.write("vm: note: the guest runs the command as root whoever starts it\n");
