@@ -111,7 +111,13 @@ describe("monit in a systemd service driving bpm, the service restarted and stop
 
   const systemctl = (...args: string[]) => spawnSync("systemctl", ["--no-pager", ...args], { encoding: "utf8", timeout: 180_000 });
   const serviceCgroup = () => systemctl("show", "-p", "ControlGroup", "--value", unit).stdout.trim();
-  const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().replace(/^0::/, "");
+  const lines = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").map((l) => l.split(":"));
+  /** The unified (0::) line: the unit a process is in, on v2 and on the hybrid layout alike. */
+  const cgroupOf = (pid: number) => lines(pid).find((f) => f[0] === "0")!.slice(2).join(":");
+  const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+  /** The directory of a process's cgroup that holds a controller's files (v1: that controller's hierarchy). */
+  const dirOf = (pid: number, controller: string) =>
+    v2 ? `/sys/fs/cgroup${cgroupOf(pid)}` : `/sys/fs/cgroup/${controller}${lines(pid).find((f) => f[1]!.split(",").includes(controller))!.slice(2).join(":")}`;
   const copies = () =>
     readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
       try {
@@ -144,10 +150,11 @@ describe("monit in a systemd service driving bpm, the service restarted and stop
   };
   /** The job's own cgroup, with the limits bpm.yml gave it, outside monit's service. */
   const assertLimits = () => {
-    const cg = cgroupOf(pidOf()!);
+    const pid = pidOf()!;
+    const cg = cgroupOf(pid);
     assert.ok(!cg.startsWith(serviceCgroup()), `the job runs in ${cg}, inside monit's service`);
-    assert.equal(readFileSync(`/sys/fs/cgroup${cg}/memory.max`, "utf8").trim(), String(64 * 1024 * 1024));
-    assert.equal(readFileSync(`/sys/fs/cgroup${cg}/pids.max`, "utf8").trim(), "20");
+    assert.equal(readFileSync(`${dirOf(pid, "memory")}/${v2 ? "memory.max" : "memory.limit_in_bytes"}`, "utf8").trim(), String(64 * 1024 * 1024));
+    assert.equal(readFileSync(`${dirOf(pid, "pids")}/pids.max`, "utf8").trim(), "20");
   };
 
   before(() => {

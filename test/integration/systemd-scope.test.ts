@@ -4,8 +4,9 @@
 // `system.slice/runc-bpm-JOB.scope` on the default BOSH root, what
 // bosh-agent's monit-access looks for, and `runc-HASH-bpm-JOB.scope` on any
 // other root (HASH: the first 12 hex digits of pathHash(root)), so that test
-// roots never share one. In every hierarchy: the v1 controllers, the
-// name=systemd one and the unified one. Outside a scope of its own a job is
+// roots never share one. In every hierarchy systemd manages: the v1
+// controllers it realizes for a delegated scope, the name=systemd one and
+// the unified one (in the others every unit stays at the root). Outside a scope of its own a job is
 // systemd's to move: on the hybrid layout systemd keeps a job in the unit
 // that ran `bpm start` (name=systemd), moves it between v1 cgroups when it
 // re-realizes that unit (a sibling with CPUWeight=, a restart after
@@ -86,20 +87,23 @@ const dirsOf = (l: CgroupLine) =>
 const seenDirs = new Set<string>();
 
 /** The hierarchies systemd places a unit's processes in and bpm's limits live in: `0::`, name=systemd,
- * memory, pids, cpu (on v2 the one line). The others on hybrid (freezer, blkio, net_cls...) only the
- * first test asks about, so that the rest each fail for their own reason. */
+ * memory, pids, cpu (on v2 the one line). */
 const managed = (l: CgroupLine) => l.id === "0" || l.controllers.some((c) => ["name=systemd", "memory", "pids", "cpu", "cpuacct"].includes(c));
+/** Every hierarchy systemd manages for a delegated scope: those, and devices. In the v1 hierarchies systemd
+ * leaves alone (freezer, blkio, cpuset, net_cls, perf_event, hugetlb, rdma, misc) every unit's processes,
+ * a job's as any other, stay at the root, and nothing ever moves them; only the first test asks for these. */
+const systemds = (l: CgroupLine) => managed(l) || l.controllers.includes("devices");
 
 /** Each line of each of the job's processes (every one, or those `managed`) names its scope: in it, or below it. */
 function assertInScope(r: Root, job: string, init: number, every = false) {
   const scope = scopeCgroup(r.path, job);
   for (const pid of jobPids(init)) {
     const lines = cgroupLines(pid);
-    const outside = lines.filter((l) => (every || managed(l)) && l.path !== scope && !l.path.startsWith(scope + "/"));
+    const outside = lines.filter((l) => (every ? systemds(l) : managed(l)) && l.path !== scope && !l.path.startsWith(scope + "/"));
     for (const l of lines) if (l.path.startsWith(scope)) for (const d of dirsOf(l)) seenDirs.add(d);
     const show = (l: CgroupLine) => `${l.id}:${l.controllers.join(",")}:${l.path}`;
     assert.ok(outside.length === 0,
-      `process ${pid} of job ${job} is not in its scope ${scope} in every hierarchy${every ? "" : " of name=systemd, 0::, memory, pids and cpu"} (the test runs in ${ownUnit()}); ` +
+      `process ${pid} of job ${job} is not in its scope ${scope} in every hierarchy of ${every ? "systemd's" : "name=systemd, 0::, memory, pids and cpu"} (the test runs in ${ownUnit()}); ` +
       `outside it: ${outside.map(show).join(" ")}; /proc/${pid}/cgroup:\n${cgroupText(pid)}`);
   }
   // bpm's own idea of the job's cgroup is where the kernel has the init.
@@ -201,7 +205,7 @@ describe("each job in a transient systemd scope of its own (bpm started from the
     sweep(root.path);
   });
 
-  it("`bpm start`: every line of /proc/INIT/cgroup names system.slice/runc-HASH-bpm-JOB.scope, and systemd says the init is that unit's", () => {
+  it("`bpm start`: every line of /proc/INIT/cgroup that systemd manages names system.slice/runc-HASH-bpm-JOB.scope, and systemd says the init is that unit's", () => {
     root.job("placed", bashJob("placed", "exec sleep 100000", "  limits: {memory: 64M, processes: 20}\n"));
     succeeds(root.bpm("start", "placed"), "bpm start placed");
     const init = pidOf(root, "placed");
