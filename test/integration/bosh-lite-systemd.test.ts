@@ -116,6 +116,9 @@ async function bootContainer(parent: string, name: string): Promise<Container> {
     "umount -l /sys/fs/cgroup",
     "mount -t cgroup2 cgroup2 /sys/fs/cgroup",
     `mount --bind ${vcap} ${VCAP}`,
+    // systemd as pid 1 logs to /dev/console, which a container runtime binds to a terminal of its own
+    // (docker: a pty): here the file systemd's stderr goes to, not the VM's console.
+    `mount --bind ${logFile} /dev/console`,
     "mkdir -p /run/systemd/system",
     `cp ${join(dir, "units", TARGET)} /run/systemd/system/`,
     // The VM takes unshare (the runtime's shim) out of the container's cgroup, so that systemd is alone in it.
@@ -229,12 +232,15 @@ function findCgroups(dir: string, name: string): string[] {
   return found;
 }
 
-/** The VM's pid of a process a container knows as inPid, found among the pids in a cgroup (as the VM sees them). */
-function hostPidOf(inPid: number, cgroup: string): number | undefined {
-  for (const p of readOr(join(cgroup, "cgroup.procs")).split("\n").filter(Boolean)) {
-    const nspid = readOr(`/proc/${p}/status`).split("\n").find((l) => l.startsWith("NSpid:"))?.split(/\s+/).slice(1);
-    if (nspid && Number(nspid.at(-1)) === inPid) return Number(p);
-  }
+/** A process's pids in each pid namespace it is in, the VM's first (/proc/PID/status NSpid). */
+const nsPids = (pid: number | string) => readOr(`/proc/${pid}/status`).split("\n").find((l) => l.startsWith("NSpid:"))?.split(/\s+/).slice(1).map(Number) ?? [];
+
+/** The VM's pid of a process container c knows as inPid, found among the pids in a cgroup (as the VM sees
+ * them). The job's init is in a pid namespace of its own below the container's, so it is the pid at the
+ * container's level, not the last one, that must match. */
+function hostPidOf(c: Container, inPid: number, cgroup: string): number | undefined {
+  const level = nsPids(c.pid).length - 1;
+  for (const p of readOr(join(cgroup, "cgroup.procs")).split("\n").filter(Boolean)) if (nsPids(p)[level] === inPid) return Number(p);
   return undefined;
 }
 
@@ -298,7 +304,7 @@ describe("BOSH Lite with systemd as the containers' init (Noble): each job a sco
       // From the VM: the job's init (bpm's pid in the container, mapped through NSpid) is in the scope inside the container's cgroup.
       const inPid = Number((await c.bpm("pid", twin)).stdout.trim());
       assert.ok(inPid > 0, `bpm pid ${twin} in ${c.name}`);
-      const hostPid = hostPidOf(inPid, where[n]!);
+      const hostPid = hostPidOf(c, inPid, where[n]!);
       assert.ok(hostPid, `the job's init (pid ${inPid} in ${c.name}) is in ${where[n]}; that holds ${readOr(join(where[n]!, "cgroup.procs"), "(no such cgroup)")}; scopes of that name: ${findCgroups(fsRoot, scope).join(", ")}`);
       assert.equal(read(`/proc/${hostPid}/cgroup`), `0::${where[n]!.slice(fsRoot.length)}`);
       pids.push(hostPid);
@@ -316,7 +322,7 @@ describe("BOSH Lite with systemd as the containers' init (Noble): each job a sco
     assert.equal((await c1.exec(["systemctl", "list-units", "--all", "--no-legend", "--plain", "--no-pager", "runc-*"])).stdout, "", "c1's systemd keeps no runc-* unit");
     assert.ok(alive(pids[1]!), "the other container's job runs on");
     const otherPid = Number((await c2.bpm("pid", twin)).stdout.trim());
-    assert.equal(hostPidOf(otherPid, where[1]!), pids[1], "in its own scope still");
+    assert.equal(hostPidOf(c2, otherPid, where[1]!), pids[1], "in its own scope still");
     assert.equal((await c2.bpm("list")).stdout.split("\n").find((l) => l.startsWith(twin))?.split(/\s+/)[2], "running");
     assert.match((await c2.exec(["systemctl", "list-units", "--all", "--no-legend", "--plain", "--no-pager", "runc-*"])).stdout, new RegExp(`^${scope.replace(/\./g, "\\.")} +loaded +active +running`));
     assert.deepEqual(findCgroups(fsRoot, scope), [where[1]!]);
@@ -336,7 +342,7 @@ describe("BOSH Lite with systemd as the containers' init (Noble): each job a sco
     const scope = scopeOf(limited);
     const dir = join(c1.cgroup, "system.slice", scope);
     assert.equal(c1.log(limited).split("\n")[0], `0::/system.slice/${scope}`);
-    assert.ok(hostPidOf(Number((await c1.bpm("pid", limited)).stdout.trim()), dir), `${dir} holds the job's init`);
+    assert.ok(hostPidOf(c1, Number((await c1.bpm("pid", limited)).stdout.trim()), dir), `${dir} holds the job's init`);
     assert.equal(read(join(dir, "memory.max")), String(64 << 20));
     if (existsSync(join(dir, "memory.swap.max"))) assert.equal(read(join(dir, "memory.swap.max")), "0", "no swap on top");
     assert.equal(read(join(dir, "pids.max")), "20");
