@@ -115,6 +115,18 @@ async function bootContainer(parent: string, name: string): Promise<Container> {
     // Its own view of the cgroup tree, as docker mounts it in a cgroup namespace: its root is the container's cgroup.
     "umount -l /sys/fs/cgroup",
     "mount -t cgroup2 cgroup2 /sys/fs/cgroup",
+    // Its own /var, as a container's root file system has, so that its /var/vcap is a directory of its
+    // own: the VM's /var is brought back entry by entry (with what is mounted below it: /var/tmp, where
+    // this test keeps its files) but for a vcap of the VM's, and nothing is made in the VM's /var. (A /var/vcap made in the VM
+    // would be shared with other tests running at the same time, and its removal by one of them would
+    // detach this container's mount on it.)
+    "mount -t tmpfs -o mode=0755 stage /mnt",
+    "mkdir /mnt/var",
+    "mount --rbind /var /mnt/var",
+    "mount -t tmpfs -o mode=0755 var /var",
+    `for e in $(ls -A /mnt/var); do f=/mnt/var/$e; [ $e = vcap ] && continue; if [ -L $f ]; then cp -P $f /var/$e; elif [ -d $f ]; then mkdir /var/$e && mount --rbind $f /var/$e; else touch /var/$e && mount --bind $f /var/$e; fi || exit 1; done`,
+    "umount -l /mnt",
+    `mkdir ${VCAP}`,
     `mount --bind ${vcap} ${VCAP}`,
     // systemd as pid 1 logs to /dev/console, which a container runtime binds to a terminal of its own
     // (docker: a pty): here the file systemd's stderr goes to, not the VM's console.
@@ -257,15 +269,10 @@ describe("BOSH Lite with systemd as the containers' init (Noble): each job a sco
   const parent = `bpm-lite-sd-${tag}`;
   const twin = `twin-${tag}`;
   const limited = `limited-${tag}`;
-  let madeVcap = false;
   let c1: Container;
   let c2: Container;
 
   before(async () => {
-    if (!existsSync(VCAP)) {
-      mkdirSync(VCAP);
-      madeVcap = true;
-    }
     // The VM's root hands memory and pids down (its systemd does), as a docker host's does, and the
     // parent hands them to the containers, whose systemd hands them on to its scopes.
     const rootHas = read(join(fsRoot, "cgroup.subtree_control")).split(" ");
@@ -284,7 +291,6 @@ describe("BOSH Lite with systemd as the containers' init (Noble): each job a sco
     // Whatever a test left running goes with its container: its pid namespace, mounts, cgroups and /var/vcap.
     for (const c of containers) await removeContainer(c);
     spawnSync("rmdir", [join(fsRoot, parent)]);
-    if (madeVcap) spawnSync("rmdir", [VCAP]);
   });
 
   it("puts each container's job of the same name in a scope of that container's systemd, inside the container's cgroup; a stop in one leaves the other running and no scope behind", async () => {
