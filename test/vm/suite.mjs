@@ -43,6 +43,7 @@ export const VM_TESTS = [
   "test/integration/shutdown-timeout.test.ts",
   "test/integration/stop-ceiling.test.ts",
   "test/integration/bosh-lite.test.ts",
+  "test/integration/bosh-lite-systemd.test.ts",
 ];
 /** What runs under the bare init too: bpm's cgroups where no systemd manages the tree. */
 export const BARE_TESTS = [
