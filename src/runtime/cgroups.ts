@@ -79,6 +79,14 @@ function cgroupMounts(mountinfo: string): CgroupMount[] {
   return mounts;
 }
 
+/** Where hierarchy h's tree is (v2: the one unified tree), and its mount, if bpm finds one there.
+ * v1: where cpu and cpuacct are mounted together, one of the two names is a symlink to the mount. */
+function hierarchyMount(mounts: CgroupMount[], fsRoot: string, version: CgroupVersion, h: Hierarchy): { top: string; mount: CgroupMount | undefined } {
+  const top = version === 2 ? fsRoot : join(fsRoot, h);
+  const point = realPath(top);
+  return { top, mount: mounts.find((m) => m.point === point && (version === 2 ? m.fstype === "cgroup2" : m.fstype === "cgroup" && m.options.includes(h))) };
+}
+
 /** The directory of cgroup `path` in a tree mounted at `top` whose root is `root`, or null where it lies outside
  * (a cgroup namespace's view of a mount made outside it names that mount's root "/.." or the like). */
 function inside(root: string, path: string, top: string): string | null {
@@ -152,7 +160,8 @@ function systemdFacts(fsRoot: string, version: CgroupVersion, mounts: CgroupMoun
   };
   const root = {} as Record<Hierarchy, string>;
   for (const h of HIERARCHIES) {
-    const dir = version === 2 ? at(fsRoot, (m) => m.fstype === "cgroup2") : at(join(fsRoot, h), (m) => m.fstype === "cgroup" && m.options.includes(h));
+    const { top, mount } = hierarchyMount(mounts, fsRoot, version, h);
+    const dir = mount ? inside(mount.root, rootPath, top) : null;
     if (dir === null) return null;
     root[h] = dir;
   }
@@ -170,10 +179,7 @@ export function cgroupFacts(fsRoot: string, proc = "/proc/self", init = "/proc/1
   const mounts = cgroupMounts(readText(join(proc, "mountinfo")) ?? "");
   const own = ownCgroups(readText(join(proc, "cgroup")) ?? "");
   const where = (h: Hierarchy) => {
-    const top = version === 2 ? fsRoot : join(fsRoot, h);
-    // v1: where cpu and cpuacct are mounted together, one of the two names is a symlink to the mount.
-    const point = realPath(top);
-    const mount = mounts.find((m) => m.point === point && (version === 2 ? m.fstype === "cgroup2" : m.fstype === "cgroup" && m.options.includes(h)));
+    const { top, mount } = hierarchyMount(mounts, fsRoot, version, h);
     const line = version === 2 ? own.find((c) => c.id === "0") : own.find((c) => c.controllers.includes(h));
     // A tree bpm finds no mount or line for (a directory given by BPM_CGROUP_ROOT): bpm sits at its top.
     if (!mount || !line) return { top, own: top };
