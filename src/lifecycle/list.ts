@@ -6,7 +6,7 @@ import { readdirSync, existsSync, type Dirent } from "node:fs";
 import { boshRoot, bpmDirs, decodeContainerId, jobPaths, reservedJobName, type ExternalPath } from "../bosh/paths.ts";
 import { configKey, readCachedConfig } from "../config/cache.ts";
 import { printable } from "../config/problems.ts";
-import { cgroupFsRoot, cgroupUsage, jobCgroup } from "../runtime/cgroups.ts";
+import { cgroupFsRoot, cgroupUsage, jobCgroup, placedCounters, recordedCounters } from "../runtime/cgroups.ts";
 import { readExit, readState, statusOf, type ExitRecord, type ProcessRecord, type Status } from "../runtime/state.ts";
 
 /** What bpm.yml says of a process today: it names it; it does not (renamed,
@@ -48,8 +48,9 @@ function row(root: ExternalPath, job: string, proc: string, config: ConfigStatus
   const paths = jobPaths(root, job, proc);
   const status = statusOf(state);
   const exit = detail.exit ? readExit(paths) : null;
-  // The cgroup's counters: for --json, or to tell an OOM kill from another SIGKILL.
-  const usage = state && (detail.usage || (exit?.signal === 9 && exit.oomKills === null)) ? cgroupUsage(jobCgroup(cgroupFsRoot(), root, paths.id)) : null;
+  // The cgroup's counters, where start recorded it: for --json, or to tell an OOM kill from another SIGKILL.
+  const counters = () => (state!.entry && recordedCounters(state!.entry)) || placedCounters(jobCgroup(cgroupFsRoot(), root, paths.id));
+  const usage = state && (detail.usage || (exit?.signal === 9 && exit.oomKills === null)) ? cgroupUsage(counters()) : null;
   return {
     name: job === proc ? job : `${job}.${proc}`,
     job,

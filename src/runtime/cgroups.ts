@@ -3,7 +3,8 @@
 // (list --json). Where jobs go is decided in src/plan/cgroup.ts from these
 // facts; the helper makes and removes the cgroups.
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import type { RecordedEntry } from "../plan/record.ts";
 import { HIERARCHIES, jobCgroupIn, placeJobs, type CgroupFacts, type CgroupNode, type CgroupVersion, type Hierarchy, type JobCgroup, type Placement } from "../plan/cgroup.ts";
 
 export { cgroupDirs, cgroupLayout, limitsNotHeld, pathHash, wantsCpu, type CgroupLayout, type CgroupVersion, type JobCgroup, type Limits } from "../plan/cgroup.ts";
@@ -219,14 +220,6 @@ export function jobCgroup(fsRoot: string, boshRoot: string, id: string): JobCgro
   return jobCgroupIn(placement(fsRoot), boshRoot, id);
 }
 
-function readNumber(file: string): number | null {
-  try {
-    return Number(readFileSync(file, "utf8").trim());
-  } catch {
-    return null;
-  }
-}
-
 export interface CgroupUsage {
   memoryBytes: number | null;
   pids: number | null;
@@ -242,33 +235,49 @@ function statValue(text: string | null, key: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** v2: cpu.stat in microseconds (throttling only where the cpu controller is on); v1: cpuacct.usage and cpu.stat in nanoseconds. */
-function cpuUsage(cg: JobCgroup): Pick<CgroupUsage, "cpuSeconds" | "cpuThrottledSeconds"> {
-  const seconds = (n: number | null, perSecond: number) => (n === null ? null : n / perSecond);
-  if (cg.version === 2) {
-    const stat = readText(join(cg.cpu, "cpu.stat"));
-    return { cpuSeconds: seconds(statValue(stat, "usage_usec"), 1e6), cpuThrottledSeconds: seconds(statValue(stat, "throttled_usec"), 1e6) };
-  }
-  return {
-    cpuSeconds: seconds(readNumber(join(cg.cpuacct, "cpuacct.usage")), 1e9),
-    cpuThrottledSeconds: seconds(statValue(readText(join(cg.cpu, "cpu.stat")), "throttled_time"), 1e9),
-  };
+/** A cgroup as its counters are read: the version, and its directories (v2: one; v1: one per
+ * hierarchy). Each counter is read from the first directory that has its file. */
+export interface CounterDirs {
+  version: CgroupVersion;
+  dirs: string[];
 }
 
-export function cgroupUsage(cg: JobCgroup): CgroupUsage {
-  const v2 = cg.version === 2;
-  let oomKills: number | null = null;
-  try {
-    const events = readFileSync(join(cg.memory, v2 ? "memory.events" : "memory.oom_control"), "utf8");
-    const m = /^oom_kill (\d+)$/m.exec(events);
-    if (m) oomKills = Number(m[1]);
-  } catch {
-    // no counter on this kernel
+/** Where a recorded process's counters are: the directories its start recorded (the memory one
+ * is the OOM file's), whatever this host would place the job in today. */
+export function recordedCounters(entry: Pick<RecordedEntry, "cgroupDirs" | "cgroupOom">): CounterDirs | null {
+  if (!entry.cgroupOom) return null;
+  const memory = dirname(entry.cgroupOom);
+  return { version: basename(entry.cgroupOom) === "memory.events" ? 2 : 1, dirs: [memory, ...entry.cgroupDirs.filter((d) => d !== memory)] };
+}
+
+/** Where today's placement puts the job (a process the previous bpm started recorded no directories). */
+export const placedCounters = (cg: JobCgroup): CounterDirs => ({ version: cg.version, dirs: [...new Set([cg.memory, cg.pids, cg.cpu, cg.cpuacct])] });
+
+function readCounter(cg: CounterDirs, file: string): string | null {
+  for (const dir of cg.dirs) {
+    const text = readText(join(dir, file));
+    if (text !== null) return text;
   }
+  return null;
+}
+
+const number = (text: string | null) => (text === null || text.trim() === "" ? null : Number(text.trim()));
+
+/** v2: cpu.stat in microseconds (throttling only where the cpu controller is on); v1: cpuacct.usage and cpu.stat in nanoseconds. */
+function cpuUsage(cg: CounterDirs): Pick<CgroupUsage, "cpuSeconds" | "cpuThrottledSeconds"> {
+  const seconds = (n: number | null, perSecond: number) => (n === null ? null : n / perSecond);
+  const stat = readCounter(cg, "cpu.stat");
+  if (cg.version === 2) return { cpuSeconds: seconds(statValue(stat, "usage_usec"), 1e6), cpuThrottledSeconds: seconds(statValue(stat, "throttled_usec"), 1e6) };
+  return { cpuSeconds: seconds(number(readCounter(cg, "cpuacct.usage")), 1e9), cpuThrottledSeconds: seconds(statValue(stat, "throttled_time"), 1e9) };
+}
+
+export function cgroupUsage(cg: CounterDirs): CgroupUsage {
+  const v2 = cg.version === 2;
+  const oom = /^oom_kill (\d+)$/m.exec(readCounter(cg, v2 ? "memory.events" : "memory.oom_control") ?? "");
   return {
-    memoryBytes: readNumber(join(cg.memory, v2 ? "memory.current" : "memory.usage_in_bytes")),
-    pids: readNumber(join(cg.pids, "pids.current")),
-    oomKills,
+    memoryBytes: number(readCounter(cg, v2 ? "memory.current" : "memory.usage_in_bytes")),
+    pids: number(readCounter(cg, "pids.current")),
+    oomKills: oom ? Number(oom[1]) : null,
     ...cpuUsage(cg),
   };
 }

@@ -3,12 +3,13 @@
 // do inside its limits is in lifecycle.test.ts; here, what bpm leaves in the
 // cgroup tree and how it behaves when many bpm processes work on it at once.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
 import { cgroupFsRoot, cgroupVersion, jobCgroup } from "../../src/runtime/cgroups.ts";
-import { bashJob, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
+import { BPM, bashJob, skipUnlessRoot, useRoot, type Root } from "./harness.ts";
 
 const fsRoot = cgroupFsRoot();
 const v2 = cgroupVersion(fsRoot) === 2;
@@ -72,6 +73,21 @@ describe(`cgroups (v${v2 ? 2 : 1}, as this kernel has them)`, { skip: skipUnless
       assert.ok(row.pids >= 2, `pids ${row.pids}`);
       assert.equal(r.bpm("stop", "used").status, 0);
     });
+  });
+
+  it("reads a running job's usage where its start put the cgroup, wherever this host would place the job today", async () => {
+    const r = root();
+    r.job("moved", `processes:\n- name: moved\n  executable: /usr/bin/python3\n  args: [-c, "import time; x = bytearray(8 << 20); print('READY', flush=True); time.sleep(1000)"]\n`);
+    assert.equal(r.bpm("start", "moved").status, 0);
+    await r.waitForLog("moved", "READY");
+    // Today's placement elsewhere (on BOSH Lite it follows the caller's own cgroup): an empty cgroupfs.
+    const elsewhere = mkdtempSync(join(r.path, "cgroupfs-"));
+    const listed = spawnSync(BPM, ["list", "--json"], { env: { ...process.env, BPM_BOSH_ROOT: r.path, BPM_CGROUP_ROOT: elsewhere }, encoding: "utf8" });
+    assert.equal(listed.status, 0, listed.stderr);
+    const row = JSON.parse(listed.stdout).find((p: { name: string }) => p.name === "moved");
+    assert.ok(row.memoryBytes > 1 << 20, `memory ${row.memoryBytes}`);
+    assert.ok(row.pids >= 2, `pids ${row.pids}`);
+    assert.equal(r.bpm("stop", "moved").status, 0);
   });
 
   // Every start cleans up its own stale cgroup and makes its new one at once,
