@@ -42,8 +42,7 @@ export function gatherFacts(ctx: JobContext, proc: ProcessConfig, event: LaunchE
     throw refuse(`${volume ? `volume ${volume.path}` : e.path}: ${e.message}`);
   }
   for (const { path, symlink } of host.fs.skipped) {
-    process.stderr.write(`Warning: ${path} is left out of the job's volumes: ${symlink} is a symlink that root does not control\n`);
-    ctx.log.info(`bpm.${event}.volume-skipped`, { path, symlink });
+    sayOnLaunch(ctx, event, `Warning: ${path} is left out of the job's volumes: ${symlink} is a symlink that root does not control`, "volume-skipped", { path, symlink });
   }
   const realRoot = trustedPath(root).real;
   for (const v of proc.additional_volumes) {
@@ -91,14 +90,19 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
   });
 }
 
+/** A word about what a launch will do, on stderr and in bpm.log: said once per launch, and not at
+ * all when the process runs already (a start or run does nothing then). */
+function sayOnLaunch(ctx: JobContext, event: LaunchEvent, line: string, name: string, data: Record<string, unknown>): void {
+  if (statusOf(readState(ctx.paths)) === "running") return;
+  process.stderr.write(`${line}\n`);
+  ctx.log.info(`bpm.${event}.${name}`, data);
+}
+
 /** Inside a container whose cgroup cannot hand controllers down, the job starts without the limits
- * it asks for (the container's own still bound it): said once per launch, on stderr and in bpm.log,
- * and not at all when the process runs already (the start does nothing then). */
+ * it asks for (the container's own still bound it). */
 function warnLimitsNotHeld(ctx: JobContext, event: LaunchEvent, cg: JobCgroup, limits: Limits): void {
   const why = limitsNotHeld(cg, limits);
-  if (!why || statusOf(readState(ctx.paths)) === "running") return;
-  process.stderr.write(`Warning: ${why}\n`);
-  ctx.log.info(`bpm.${event}.limits-not-applied`, { error: why });
+  if (why) sayOnLaunch(ctx, event, `Warning: ${why}`, "limits-not-applied", { error: why });
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
@@ -107,15 +111,12 @@ export function refusal(ctx: JobContext, event: LaunchEvent, mode: LaunchPlan["m
 }
 
 /** A privileged job on a host whose capability bounding set lacks part of the
- * privileged set runs without those: said once per launch, in bpm.log and in
- * one line on stderr. A start of a process that runs already launches
- * nothing, and says nothing. */
+ * privileged set runs without those. */
 export function sayUnavailableCapabilities(ctx: JobContext, plan: StartPlan, event: LaunchEvent): void {
   if (plan.kind === "refusal") return;
   const lacking = plan.capabilitiesUnavailable ?? [];
   if (lacking.length === 0) return;
-  if (event === "start" && statusOf(readState(ctx.paths)) === "running") return;
-  ctx.log.info(`bpm.${event}.capabilities-unavailable`, { capabilities: lacking });
   const { job, proc } = ctx.paths;
-  process.stderr.write(`bpm: privileged job-process ${job}/${proc} runs without ${lacking.join(", ")}: this host's capability bounding set lacks ${lacking.length === 1 ? "it" : "them"}\n`);
+  const line = `bpm: privileged job-process ${job}/${proc} runs without ${lacking.join(", ")}: this host's capability bounding set lacks ${lacking.length === 1 ? "it" : "them"}`;
+  sayOnLaunch(ctx, event, line, "capabilities-unavailable", { capabilities: lacking });
 }

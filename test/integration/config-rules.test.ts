@@ -235,6 +235,10 @@ describe("a glob that matches bpm's own state", { skip: skipUnlessRoot }, () => 
     await eventually(() => existsSync(log) && readFileSync(log, "utf8").includes("DONE"), () => (existsSync(log) ? readFileSync(log, "utf8") : "no log"));
     const seen = readFileSync(log, "utf8");
     for (const line of ["NO data/planted", "SEES data/other-job", "NO data/bpm", "NO data/bpm/locks", "SEES sys/run/other-job", "NO sys/run/bpm"]) assert.ok(seen.includes(line), `expected ${line}; saw ${seen}`);
+    // A start of the running process does nothing, and says nothing of volumes it does not make.
+    const again = bpm("start", "globber");
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /left out of the job's volumes/);
     assert.equal(bpm("stop", "globber").status, 0);
   });
 });
