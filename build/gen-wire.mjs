@@ -1,11 +1,27 @@
 // Writes dist/gen/wire.h from src/plan/wire.ts, the one definition of what
 // the CLI and the helper share: the plan's records (tag and field count),
-// its version and size bound, the record's version, keys and size bound, the forwarded signals.
+// its version and size bound, the record's version, keys and size bound, the forwarded signals,
+// the bpm.log line.
 // Run by build/build.mjs before the helper is compiled; never edited by hand.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const cName = (s) => s.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+
+/** wire.ts's eventLine as a printf format: its line for marked values, each mark
+ * made a conversion (the message is the helper's "PREFIX.NAME"; the data, its
+ * members without the braces). */
+function eventLineFormat(eventLine) {
+  const mark = (k) => `\u0001${k}`;
+  const line = eventLine(mark("T"), mark("L"), mark("M"), { [mark("D")]: 0 });
+  const conversions = [["\\u0001T", "%s"], ["\\u0001L", "%s"], ["\\u0001M", "%s.%s"], ['"\\u0001D":0', "%s"]];
+  let format = line.replace(/%/g, "%%");
+  for (const [marked, conversion] of conversions) {
+    if (format.split(marked).length !== 2) throw new Error(`gen-wire: eventLine's line has no single ${marked}: ${line}`);
+    format = format.replace(marked, conversion);
+  }
+  return format;
+}
 
 export async function writeWireHeader(top, outDir) {
   const wire = await import(join(top, "src", "plan", "wire.ts"));
@@ -23,6 +39,7 @@ export async function writeWireHeader(top, outDir) {
     `#define LEGACY_RECORD_VERSION ${JSON.stringify(wire.LEGACY_RECORD_VERSION)}`,
     ...Object.entries(wire.RECORD_KEYS).map(([k, v]) => `#define RECORD_KEY_${cName(k.replace(/[A-Z]/g, (c) => "_" + c))} ${JSON.stringify(v)}`),
     `#define SCOPE_NAME_PATTERN ${JSON.stringify(wire.SCOPE_NAME_PATTERN)}`,
+    `#define EVENT_LINE_FORMAT ${JSON.stringify(eventLineFormat(wire.eventLine))}`,
     `#define FORWARDED_SIGNALS ${wire.FORWARDED_SIGNALS.map((s) => `SIG${s}`).join(", ")}`,
     `enum plan_tag { ${tags.map(([t]) => `TAG_${cName(t)}`).join(", ")}, TAG_COUNT };`,
     "static const struct { const char *name; unsigned char fields; } plan_tags[TAG_COUNT] = {",

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "bpmlog.h"
 #include "util.h"
+#include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,12 +64,12 @@ void bpmlog(const char *level, const char *name, const char *extra) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    char line[2048];
-    int n = snprintf(line, sizeof line,
-                     "{\"timestamp\":\"%s.%03ldZ\",\"level\":\"%s\",\"source\":\"bpm\",\"message\":\"%s.%s\",\"data\":{%s%s%s}}\n",
-                     when, ts.tv_nsec / 1000000, level, prefix, name, base, extra && *extra && *base ? "," : "", extra ? extra : "");
+    char stamp[40], data[1600], line[2048];
+    size_t w = strftime(stamp, sizeof stamp - 8, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + w, sizeof stamp - w, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+    int d = snprintf(data, sizeof data, "%s%s%s", base, extra && *extra && *base ? "," : "", extra ? extra : "");
+    /* The line's shape is src/plan/wire.ts's eventLine, generated into wire.h. */
+    int n = d < 0 || (size_t)d >= sizeof data ? -1 : snprintf(line, sizeof line, EVENT_LINE_FORMAT, stamp, level, prefix, name, data);
     if (n < 0 || (size_t)n >= sizeof line) return; /* an event too long to be true: dropped */
     write_all(log_fd, line, (size_t)n);
 }

@@ -1,6 +1,7 @@
 // Every format the CLI and the helper share, defined here once: the C side
 // (dist/gen/wire.h) is generated from this module at build time by
-// build/gen-wire.mjs. Plain data only: the generator imports it as it is.
+// build/gen-wire.mjs. Plain data and pure functions only: the generator
+// imports it as it is.
 
 /** The plan's header: "BPMPLAN2 <length>\n", then NUL-terminated fields. */
 export const PLAN_VERSION = "BPMPLAN2";
@@ -59,3 +60,11 @@ export const SCOPE_NAME_PATTERN = "^runc-([0-9a-f]{12}-)?bpm-[A-Za-z0-9_.-]+\\.s
 
 /** Signals the container's init passes on to the job (and the launch helper to the init). */
 export const FORWARDED_SIGNALS = ["TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "WINCH"] as const;
+
+/** One bpm.log event as its line: the one definition of the line's shape. The
+ * helper writes its events through EVENT_LINE_FORMAT, which build/gen-wire.mjs
+ * derives from this function (its values as %s; the timestamp is ISO 8601 UTC
+ * with milliseconds, as Date's toISOString writes it). */
+export function eventLine(timestamp: string, level: string, message: string, data: Record<string, unknown>): string {
+  return JSON.stringify({ timestamp, level, source: "bpm", message, data }) + "\n";
+}

@@ -5,6 +5,7 @@
 // stop fail); then the refusal is said once on stderr and nothing is written.
 import { writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { eventLine } from "../plan/wire.ts";
 import { describeError, ensureDir, openAppend, RefusedFile, type Owner } from "./files.ts";
 
 export type Level = "debug" | "info" | "error";
@@ -32,13 +33,7 @@ export class BpmLog {
   }
 
   write(level: Level, message: string, data: Record<string, unknown> = {}): void {
-    const line = JSON.stringify({
-      timestamp: new Date().toISOString(),
-      level,
-      source: "bpm",
-      message,
-      data: { ...this.base, ...data },
-    });
+    const line = eventLine(new Date().toISOString(), level, message, { ...this.base, ...data });
     if (this.refused) return;
     if (this.fd === null) {
       try {
@@ -52,7 +47,7 @@ export class BpmLog {
       }
     }
     try {
-      writeSync(this.fd, line + "\n");
+      writeSync(this.fd, line);
     } catch {
       // A full disk, say: the log must not fail the command.
     }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { eventLine } from "../../src/plan/wire.ts";
 import { BPM, bashJob, makeRoot, skipUnlessRoot, sleep, useRoot, type Root } from "./harness.ts";
 
 describe("bpm command line", { skip: skipUnlessRoot }, () => {
@@ -175,10 +176,16 @@ describe("bpm.log events", { skip: skipUnlessRoot }, () => {
   const reader = (r: Root, job: string) => {
     let seen = 0;
     return () => {
-      const lines = readFileSync(`${r.path}/sys/log/${job}/bpm.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      const text = readFileSync(`${r.path}/sys/log/${job}/bpm.log`, "utf8").trim().split("\n");
+      const lines = text.map((l) => JSON.parse(l));
       const fresh = lines.slice(seen);
+      for (const [i, l] of fresh.entries()) {
+        assert.deepEqual([l.source, l.data.job, l.data.process], ["bpm", job, job], JSON.stringify(l));
+        // The CLI's lines and the helper's are the one shape (wire.ts's eventLine), byte for byte.
+        assert.equal(text[seen + i] + "\n", eventLine(l.timestamp, l.level, l.message, l.data));
+        assert.match(l.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      }
       seen = lines.length;
-      for (const l of fresh) assert.deepEqual([l.source, l.data.job, l.data.process], ["bpm", job, job], JSON.stringify(l));
       return fresh.map((l) => l.message as string);
     };
   };
