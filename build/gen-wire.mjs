@@ -1,7 +1,7 @@
 // Writes dist/gen/wire.h from src/plan/wire.ts, the one definition of what
-// the CLI and the helper share: the plan's records (tag and field count),
-// its version and size bound, the record's version, keys and size bound, the forwarded signals,
-// the bpm.log line.
+// the CLI and the helper share: the plan's kinds and records (tag, field
+// count and the kinds that carry it), its version and size bound, the
+// record's version, keys and size bound, the forwarded signals, the bpm.log line.
 // Run by build/build.mjs before the helper is compiled; never edited by hand.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -41,9 +41,12 @@ export async function writeWireHeader(top, outDir) {
     `#define SCOPE_NAME_PATTERN ${JSON.stringify(wire.SCOPE_NAME_PATTERN)}`,
     `#define EVENT_LINE_FORMAT ${JSON.stringify(eventLineFormat(wire.eventLine))}`,
     `#define FORWARDED_SIGNALS ${wire.FORWARDED_SIGNALS.map((s) => `SIG${s}`).join(", ")}`,
+    `enum plan_kind { ${wire.PLAN_KINDS.map((k) => `KIND_${cName(k)}`).join(", ")}, KIND_COUNT };`,
+    "static const char *const plan_kinds[KIND_COUNT] = {" + wire.PLAN_KINDS.map((k) => JSON.stringify(k)).join(", ") + "};",
     `enum plan_tag { ${tags.map(([t]) => `TAG_${cName(t)}`).join(", ")}, TAG_COUNT };`,
-    "static const struct { const char *name; unsigned char fields; } plan_tags[TAG_COUNT] = {",
-    ...tags.map(([t, n]) => `    {${JSON.stringify(t)}, ${n}},`),
+    "/* Each tag: its name, how many fields follow it, and the kinds of plan that carry it (bit 1 << KIND_...). */",
+    "static const struct { const char *name; unsigned char fields; unsigned char kinds; } plan_tags[TAG_COUNT] = {",
+    ...tags.map(([t, r]) => `    {${JSON.stringify(t)}, ${r.fields}, ${r.kinds.map((k) => `(1u << KIND_${cName(k)})`).join(" | ")}},`),
     "};",
     "#endif",
     "",

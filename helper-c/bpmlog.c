@@ -14,7 +14,7 @@ static int log_fd = -1;
 static const char *prefix = "bpm", *base = "";
 
 /* The opener behind open_job_log: -1 and the reason in why instead of dying. */
-static int try_open_job_log(const struct plan *p, const char *path, char *why, size_t cap) {
+static int try_open_job_log(const struct job_plan *j, const char *path, char *why, size_t cap) {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == ELOOP) snprintf(why, cap, "refusing to open symlink at %s", path);
@@ -27,7 +27,7 @@ static int try_open_job_log(const struct plan *p, const char *path, char *why, s
     if (fstat(fd, &st)) refusal = strerror(errno);
     else if (!S_ISREG(st.st_mode)) refusal = "not a regular file";
     else if (st.st_nlink != 1) snprintf(links, sizeof links, "it has %lu hard links", (unsigned long)st.st_nlink), refusal = links;
-    else if (fchown(fd, p->job.log_uid, p->job.log_gid) || fchmod(fd, 0600)) refusal = strerror(errno);
+    else if (fchown(fd, j->log_uid, j->log_gid) || fchmod(fd, 0600)) refusal = strerror(errno);
     if (refusal) {
         snprintf(why, cap, "refusing to open %s: %s", path, refusal);
         close(fd);
@@ -36,24 +36,24 @@ static int try_open_job_log(const struct plan *p, const char *path, char *why, s
     return fd;
 }
 
-int open_job_log(const struct plan *p, const char *path) {
+int open_job_log(const struct job_plan *j, const char *path) {
     char why[600];
-    int fd = try_open_job_log(p, path, why, sizeof why);
+    int fd = try_open_job_log(j, path, why, sizeof why);
     if (fd < 0) fail("%s", why);
     return fd;
 }
 
-void bpmlog_open(const struct plan *p, enum bpmlog_need need) {
-    if (!p->job.bpmlog) return;
-    prefix = p->job.event ? p->job.event : "bpm";
-    base = p->job.log_base ? p->job.log_base : "";
+void bpmlog_open(const struct job_plan *j, enum bpmlog_need need) {
+    if (!j->bpmlog) return;
+    prefix = j->event ? j->event : "bpm";
+    base = j->log_base ? j->log_base : "";
     if (need == BPMLOG_REQUIRED) {
-        log_fd = open_job_log(p, p->job.bpmlog);
+        log_fd = open_job_log(j, j->bpmlog);
         return;
     }
     /* A stop goes ahead without it: what the job planted there is not written through. */
     char why[600], line[700];
-    log_fd = try_open_job_log(p, p->job.bpmlog, why, sizeof why);
+    log_fd = try_open_job_log(j, j->bpmlog, why, sizeof why);
     int n = log_fd < 0 ? snprintf(line, sizeof line, "bpm.log not written: %s\n", why) : 0;
     if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

@@ -8,12 +8,12 @@
 /* Opens a log file of the job (bpm.log, a process's stdout or stderr log)
  * for appending, as the job's owner, mode 0600; dies with "refusing to open
  * symlink at PATH" on a symlink, or if it is not a plain file of its own. */
-int open_job_log(const struct plan *plan, const char *path);
-/* Opens the plan's bpm.log (open_job_log). No bpm.log: no-op. Where it is
+int open_job_log(const struct job_plan *job, const char *path);
+/* Opens the job's bpm.log (open_job_log). No bpm.log: no-op. Where it is
  * only wanted (stop: a job must not be able to make its stop fail), a
  * bpm.log that cannot be used is said on stderr and left alone. */
 enum bpmlog_need { BPMLOG_REQUIRED, BPMLOG_WANTED };
-void bpmlog_open(const struct plan *plan, enum bpmlog_need need);
+void bpmlog_open(const struct job_plan *job, enum bpmlog_need need);
 /* One event: level "info" or "error", the plan's prefix + "." + name, and
  * the fixed data plus `extra` (JSON members, or NULL). Failing to write is
  * not a failure of the command. */

@@ -107,14 +107,14 @@ limits:
     return 0;
 }
 
-void cgroup_create(const struct plan *p) {
+void cgroup_create(const struct cgroup_plan *cg) {
     /* Another bpm, or an operator, may remove an empty parent at any point
      * of this: a directory made again then lacks the controllers, and a
      * file is missing. Start over; once the job's directory holds its
      * limits it is not empty and stays. */
     for (int attempt = 1;; attempt++) {
-        if (!create_once(&p->cg)) return;
-        if (errno != ENOENT || attempt >= CREATE_ATTEMPTS) die("create cgroup %s", p->cg.n_dirs ? p->cg.dirs[0] : "");
+        if (!create_once(cg)) return;
+        if (errno != ENOENT || attempt >= CREATE_ATTEMPTS) die("create cgroup %s", cg->n_dirs ? cg->dirs[0] : "");
     }
 }
 
@@ -254,11 +254,7 @@ void cgroup_empty(const struct cgroup_plan *cg) {
     }
 }
 
-int cgroup_remove(const struct plan *p, char *why, size_t cap) {
-    return cgroup_remove_layout(&p->cg, why, cap);
-}
-
-int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap) {
+int cgroup_remove(const struct cgroup_plan *cg, char *why, size_t cap) {
     cgroup_unthrottle(cg);
     /* v2 (Linux 5.14+): one write kills every process, even one forking as we go. */
     if (cg->kill_file) write_small(cg->kill_file, "1");
@@ -302,13 +298,13 @@ static long long oom_kills_in(const char *file) {
     return n;
 }
 
-long long cgroup_oom_kills(const struct plan *p) {
-    return oom_kills_in(p->cg.oom_file);
+long long cgroup_oom_kills(const struct cgroup_plan *cg) {
+    return oom_kills_in(cg->oom_file);
 }
 
-long long cgroup_parent_oom_kills(const struct plan *p) {
+long long cgroup_parent_oom_kills(const struct cgroup_plan *cg) {
     /* DIR/memory.events -> DIR's parent/memory.events */
-    const char *file = p->cg.oom_file, *name = file ? strrchr(file, '/') : NULL;
+    const char *file = cg->oom_file, *name = file ? strrchr(file, '/') : NULL;
     if (!name || name == file) return -1;
     const char *dir_end = name;
     const char *parent_end = dir_end - 1;

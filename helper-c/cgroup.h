@@ -6,7 +6,7 @@
 
 /* Makes the job's directories (v2: with the controllers enabled on the way
  * down) and writes its limits. Dies on failure. */
-void cgroup_create(const struct plan *plan);
+void cgroup_create(const struct cgroup_plan *cg);
 /* Lifts what would slow a killed job's exit: the CPU ceiling and weight,
  * and any freeze, in the job's own directories. */
 void cgroup_unthrottle(const struct cgroup_plan *cg);
@@ -18,15 +18,14 @@ void cgroup_say_left(const struct cgroup_plan *cg, unsigned seconds);
  * as it takes for it to be empty, saying on stderr what is left every
  * CGROUP_SAY_LEFT_MS (stop: a stop always ends with the job gone). */
 void cgroup_empty(const struct cgroup_plan *cg);
-/* Unthrottles and kills everything in the job's cgroup and removes its
+/* Unthrottles and kills everything in the job's cgroup (as a plan lays it
+ * out, or as a record names what an earlier start made) and removes its
  * directories; the parents stay. Returns 0, or -1 with a reason in why (a
  * process that outlived a bounded wait, a directory that would not go). */
-int cgroup_remove(const struct plan *plan, char *why, size_t cap);
-/* The same for a layout a record gave (what an earlier start made). */
-int cgroup_remove_layout(const struct cgroup_plan *cg, char *why, size_t cap);
+int cgroup_remove(const struct cgroup_plan *cg, char *why, size_t cap);
 /* How many of the job's processes the kernel's OOM killer has killed, or -1. */
-long long cgroup_oom_kills(const struct plan *plan);
+long long cgroup_oom_kills(const struct cgroup_plan *cg);
 /* The same count for the job cgroup's parent: hierarchical on both versions,
  * so it still tells of the job once a systemd scope's cgroup is gone. */
-long long cgroup_parent_oom_kills(const struct plan *plan);
+long long cgroup_parent_oom_kills(const struct cgroup_plan *cg);
 #endif

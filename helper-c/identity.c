@@ -14,19 +14,19 @@
 
 #define LAST_CAP 63
 
-void identity_set_rlimits(const struct plan *p) {
-    for (int i = 0; i < p->n_rlimits; i++) {
-        struct rlimit r = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
-        if (setrlimit(p->rlimits[i].resource, &r))
-            die("set rlimit %d to %llu/%llu (above what bpm itself was given?)", p->rlimits[i].resource,
-                p->rlimits[i].soft, p->rlimits[i].hard);
+void identity_set_rlimits(const struct identity_plan *id) {
+    for (int i = 0; i < id->n_rlimits; i++) {
+        struct rlimit r = {.rlim_cur = id->rlimits[i].soft, .rlim_max = id->rlimits[i].hard};
+        if (setrlimit(id->rlimits[i].resource, &r))
+            die("set rlimit %d to %llu/%llu (above what bpm itself was given?)", id->rlimits[i].resource,
+                id->rlimits[i].soft, id->rlimits[i].hard);
     }
 }
 
-static void set_user(const struct plan *p) {
-    if (setgroups((size_t)p->n_groups, p->groups)) die("setgroups");
-    if (setresgid(p->gid, p->gid, p->gid)) die("setgid %u", (unsigned)p->gid);
-    if (setresuid(p->uid, p->uid, p->uid)) die("setuid %u", (unsigned)p->uid);
+static void set_user(const struct identity_plan *id) {
+    if (setgroups((size_t)id->n_groups, id->groups)) die("setgroups");
+    if (setresgid(id->gid, id->gid, id->gid)) die("setgid %u", (unsigned)id->gid);
+    if (setresuid(id->uid, id->uid, id->uid)) die("setuid %u", (unsigned)id->uid);
 }
 
 static void set_caps(uint64_t caps) {
@@ -46,33 +46,33 @@ static void keep_bounding(uint64_t caps) {
     }
 }
 
-void identity_become_job(const struct plan *p) {
-    identity_set_rlimits(p);
-    keep_bounding(p->caps);
+void identity_become_job(const struct identity_plan *id, const char *cwd) {
+    identity_set_rlimits(id);
+    keep_bounding(id->caps);
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)) die("keep capabilities");
-    set_user(p);
-    set_caps(p->caps);
+    set_user(id);
+    set_caps(id->caps);
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) die("clear ambient capabilities");
     for (int c = 0; c <= LAST_CAP; c++) {
-        if (!(p->caps & (1ULL << c))) continue;
+        if (!(id->caps & (1ULL << c))) continue;
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0)) die("raise ambient capability %d", c);
     }
-    if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("set no_new_privs");
-    if (p->cwd && chdir(p->cwd)) die("chdir to %s", p->cwd);
-    if (p->seccomp_len) {
-        if (p->seccomp_len % sizeof(struct sock_filter)) fail("seccomp program has a partial instruction");
-        struct sock_fprog prog = {.len = (unsigned short)(p->seccomp_len / sizeof(struct sock_filter)),
-                                  .filter = (struct sock_filter *)(void *)p->seccomp};
+    if (id->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("set no_new_privs");
+    if (cwd && chdir(cwd)) die("chdir to %s", cwd);
+    if (id->seccomp_len) {
+        if (id->seccomp_len % sizeof(struct sock_filter)) fail("seccomp program has a partial instruction");
+        struct sock_fprog prog = {.len = (unsigned short)(id->seccomp_len / sizeof(struct sock_filter)),
+                                  .filter = (struct sock_filter *)(void *)id->seccomp};
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) die("load seccomp filter");
     }
 }
 
-void identity_drop_init(const struct plan *p) {
+void identity_drop_init(const struct identity_plan *id) {
     /* Never more than the job may have: a privileged job's init stays root,
      * with the job's capabilities (and, once it exec's the reaper, no others). */
-    keep_bounding(p->caps);
-    set_user(p);
-    set_caps(p->uid == 0 ? p->caps : 0);
+    keep_bounding(id->caps);
+    set_user(id);
+    set_caps(id->uid == 0 ? id->caps : 0);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) die("set init not dumpable");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("set no_new_privs on init");
 }

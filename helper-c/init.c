@@ -52,7 +52,7 @@ int shell_status(int w) {
 }
 
 /* The job's process: become the job and exec it. Errors go up the exec pipe. */
-static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd) {
+static __attribute__((noreturn)) void start_job(const struct launch_plan *p, int err_fd) {
     report_fd = err_fd;
     /* The job starts with no signal blocked, whatever bpm was handed. */
     sigset_t none;
@@ -60,7 +60,7 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
     if (sigprocmask(SIG_SETMASK, &none, NULL)) die("sigprocmask");
     /* Nothing but 0, 1 and 2 may reach the job (the exec pipe closes on exec). */
     cloexec_from(3);
-    identity_become_job(p);
+    identity_become_job(&p->id, p->prog.cwd);
     if (p->pause) {
         /* Startup tracing: stay put, already the job in every respect, until
          * the CLI says the tracer is attached; the next syscall is execve. */
@@ -71,11 +71,11 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
         if (n != 1) fail("the tracer never became ready");
         close(GO_FD);
     }
-    environ = (char **)p->envp;
-    execvp(p->exe, (char *const *)p->argv);
+    environ = (char **)p->prog.envp;
+    execvp(p->prog.exe, (char *const *)p->prog.argv);
     int code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
     char line[512];
-    int n = snprintf(line, sizeof line, "error: exec %s: %s\n", p->exe, strerror(errno));
+    int n = snprintf(line, sizeof line, "error: exec %s: %s\n", p->prog.exe, strerror(errno));
     if (n > 0) write_all(err_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     _exit(code);
 }
@@ -85,7 +85,7 @@ static __attribute__((noreturn)) void start_job(const struct plan *p, int err_fd
  * code and constants (never written, so safe to drop) come back a page at a
  * time as the loop needs them, without the kernel's fault-around; and the
  * stack below this frame, which the set-up's deep calls used, is zero again. */
-static void shrink(const struct plan *p) {
+static void shrink(const struct launch_plan *p) {
     plan_release(p);
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -118,7 +118,7 @@ static void shrink(const struct plan *p) {
  * a fraction of our size, so that a fresh, small process image is all that
  * stays beside the job. Already the job's user; signals stay blocked across
  * exec, a child that exited meanwhile waits as a zombie. On failure we stay. */
-static void become_reaper(const struct plan *p, pid_t job, int status_fd, int oom_fd) {
+static void become_reaper(const struct launch_plan *p, pid_t job, int status_fd, int oom_fd) {
     if (p->reaper_fd < 0) return;
     if (status_fd >= 0 && fcntl(status_fd, F_SETFD, 0)) return;
     if (oom_fd >= 0 && fcntl(oom_fd, F_SETFD, 0)) return;
@@ -133,12 +133,12 @@ static void become_reaper(const struct plan *p, pid_t job, int status_fd, int oo
     if (oom_fd >= 0) fcntl(oom_fd, F_SETFD, FD_CLOEXEC);
 }
 
-void init_main(const struct plan *p, int status_fd) {
+void init_main(const struct launch_plan *p, int status_fd) {
     /* The job's OOM count, for the exit record: opened while the host's
      * cgroup tree is still in reach. */
     int oom_fd = status_fd >= 0 && p->cg.oom_file ? open(p->cg.oom_file, O_RDONLY | O_CLOEXEC) : -1;
     if (p->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) die("become subreaper");
-    if (p->rootfs) mounts_setup(p);
+    if (p->fs.rootfs) mounts_setup(&p->fs);
 
     sigset_t set;
     block_signals(&set, NULL);
@@ -155,7 +155,7 @@ void init_main(const struct plan *p, int status_fd) {
     }
     close(exec_pipe[1]);
     if (p->pause) close(GO_FD);
-    identity_drop_init(p);
+    identity_drop_init(&p->id);
 
     /* The pipe closes on a successful exec; anything read is the job's error. */
     char err[600];
@@ -177,7 +177,7 @@ void init_main(const struct plan *p, int status_fd) {
     /* The job's limits on the init too, as tini inherited them: operators read
      * them off the pidfile's process. Only now, with every descriptor the init
      * needs already open: a low open-files limit must not stop it. */
-    identity_set_rlimits(p);
+    identity_set_rlimits(&p->id);
     write_str(report_fd, "ok\n");
     close(report_fd);
     report_fd = -1;

@@ -26,13 +26,13 @@
 
 /* The memory limit the plan gives the job, written as bpm.yml's units are
  * (1B, 512M, 2G), into out; "" if it has none. */
-static void memory_limit(const struct plan *p, char *out, size_t cap) {
+static void memory_limit(const struct cgroup_plan *cg, char *out, size_t cap) {
     out[0] = '\0';
-    for (int i = 0; i < p->cg.n_limits; i++) {
-        const char *file = strrchr(p->cg.limits[i].file, '/');
+    for (int i = 0; i < cg->n_limits; i++) {
+        const char *file = strrchr(cg->limits[i].file, '/');
         unsigned long long bytes;
         if (!file || (strcmp(file, "/memory.max") && strcmp(file, "/memory.limit_in_bytes"))) continue;
-        if (parse_u64(p->cg.limits[i].value, &bytes)) continue;
+        if (parse_u64(cg->limits[i].value, &bytes)) continue;
         int unit = 0;
         while (unit < 4 && bytes >= 1024 && bytes % 1024 == 0) bytes /= 1024, unit++;
         snprintf(out, cap, "%llu%c", bytes, "BKMGT"[unit]);
@@ -42,11 +42,11 @@ static void memory_limit(const struct plan *p, char *out, size_t cap) {
 
 /* Why the init ended without a word: the kernel's OOM killer, when the
  * job's memory limit is too small for even the container's set-up. */
-static void init_died(const struct plan *p, long long parent_oom, char *said, size_t cap) {
+static void init_died(const struct cgroup_plan *cg, long long parent_oom, char *said, size_t cap) {
     char limit[32];
-    memory_limit(p, limit, sizeof limit);
+    memory_limit(cg, limit, sizeof limit);
     /* A scope's cgroup may be gone already (systemd removes it once empty): its parent counted the kill too. */
-    int oom = cgroup_oom_kills(p) > 0 || (parent_oom >= 0 && cgroup_parent_oom_kills(p) > parent_oom);
+    int oom = cgroup_oom_kills(cg) > 0 || (parent_oom >= 0 && cgroup_parent_oom_kills(cg) > parent_oom);
     if (limit[0] && oom)
         snprintf(said, cap, "the job's memory limit (limits.memory: %s) is too small to start it: "
                  "the kernel's OOM killer killed the container's init before it could start the job", limit);
@@ -54,15 +54,15 @@ static void init_died(const struct plan *p, long long parent_oom, char *said, si
         snprintf(said, cap, "the container's init exited before starting the job");
 }
 
-int launch_container(struct plan *p, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *)) {
-    prepare_dirs(p);
+int launch_container(struct launch_plan *p, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *)) {
+    prepare_dirs(&p->prepare);
     int status_fd = -1;
     if (p->status_path) {
         status_fd = open(p->status_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (status_fd < 0) die("open %s", p->status_path);
     }
-    prepare_run_hook(p, io);
-    mounts_clone_sources(p);
+    prepare_run_hook(&p->prepare, io);
+    mounts_clone_sources(&p->fs);
     /* The pid namespace is the children's: the init is its pid 1. The others
      * are the init's alone (below), so that we stay on the host and can
      * record the state, and clean up, by the host's paths. */
@@ -102,7 +102,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
             if (read(scoped[0], &go, 1) != 1) _exit(125); /* the launcher died, or gave up on systemd */
             close(scoped[0]);
         } else
-            for (int i = 0; i < p->n_cgroups; i++) join_cgroup(p->cgroups[i]);
+            for (int i = 0; i < p->cg.n_procs; i++) join_cgroup(p->cg.procs[i]);
         if ((p->ns_flags & ~CLONE_NEWPID) && unshare(p->ns_flags & ~CLONE_NEWPID)) die("unshare namespaces");
         init_main(p, status_fd);
     }
@@ -110,7 +110,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     if (p->cg.scope) {
         close(scoped[0]);
         char why[600];
-        out->parent_oom = cgroup_parent_oom_kills(p);
+        out->parent_oom = cgroup_parent_oom_kills(&p->cg);
         if (scope_start(&p->cg, init, why, sizeof why)) {
             /* systemd may still act on the request: the scope goes before
              * the init is reaped (until then its pid is not reused). */
@@ -124,7 +124,7 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
          * report pipe's end says why (init_died). */
         siginfo_t gone = {0};
         if (!waitid(P_PID, (id_t)init, &gone, WEXITED | WNOHANG | WNOWAIT) && gone.si_pid == 0) {
-            cgroup_create(p);
+            cgroup_create(&p->cg);
             if (write_all(scoped[1], "g", 1)) die("start the container's init");
         }
         close(scoped[1]);
@@ -153,13 +153,13 @@ int launch_container(struct plan *p, const struct job_io *io, struct launched *o
     if (nl) *nl = '\0';
     if (!strcmp(out->said, "ok")) return 0;
     if (!strncmp(out->said, "error: ", 7)) memmove(out->said, out->said + 7, strlen(out->said + 7) + 1);
-    else if (!got) init_died(p, out->parent_oom, out->said, sizeof out->said);
+    else if (!got) init_died(&p->cg, out->parent_oom, out->said, sizeof out->said);
     return -1;
 }
 
 /* The job's cgroup, cleaned of what a dead run left and made afresh, with
  * the lock held and nothing running. */
-void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
+void launch_fresh_cgroup(const struct launch_plan *p, const struct state *dead) {
     if (dead) {
         char extra[64];
         json_number(extra, sizeof extra, "pid", dead->pid);
@@ -168,23 +168,23 @@ void launch_fresh_cgroup(const struct plan *p, const struct state *dead) {
     /* Where the dead run's start put its cgroup, as recorded; then where
      * this start will (with no state too: a bpm killed mid-start leaves a cgroup). */
     char why[600];
-    if (dead && dead->cg.n_dirs && cgroup_remove_layout(&dead->cg, why, sizeof why)) fail("%s", why);
-    if (cgroup_remove(p, why, sizeof why)) fail("%s", why);
-    state_clear(p);
+    if (dead && dead->cg.n_dirs && cgroup_remove(&dead->cg, why, sizeof why)) fail("%s", why);
+    if (cgroup_remove(&p->cg, why, sizeof why)) fail("%s", why);
+    state_clear(&p->job);
     if (p->status_path) unlink(p->status_path);
     /* A scope is made around the init, once it is forked (launch_container). */
-    if (!p->cg.scope) cgroup_create(p);
+    if (!p->cg.scope) cgroup_create(&p->cg);
 }
 
 /* The `launch` verb: the plan and the CLI's report channel on fd. */
-static struct plan plan;
+static struct launch_plan plan;
 static int report;
 static int cgroup_made, recorded;
 
 static void launch_failed(const char *msg) {
     char why[600];
-    if (recorded) state_clear(&plan);
-    if (cgroup_made) cgroup_remove(&plan, why, sizeof why);
+    if (recorded) state_clear(&plan.job);
+    if (cgroup_made) cgroup_remove(&plan.cg, why, sizeof why);
     char line[1200];
     int n = snprintf(line, sizeof line, "error: %s\n", msg);
     if (n > 0) write_all(report, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
@@ -199,13 +199,13 @@ static void report_pid(const struct launched *l) {
 
 int launch_main(int fd) {
     report = report_fd = fd;
-    plan_read(fd, &plan);
+    launch_plan_read(fd, &plan);
     /* In the foreground the job lives only as long as bpm: if bpm dies, the
      * TERM arrives here and is forwarded like any other. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
     if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
     struct state st;
-    int have = state_enter(&plan, &st, 0);
+    int have = state_enter(&plan.job, &st, 0);
     if (have && state_running(&st)) {
         char extra[64], line[64];
         json_number(extra, sizeof extra, "pid", st.pid);
@@ -214,7 +214,7 @@ int launch_main(int fd) {
         write_all(fd, line, (size_t)n);
         return 0;
     }
-    if (plan.job.refuse) fail("%s", plan.job.refuse);
+    if (plan.refuse) fail("%s", plan.refuse);
     on_fatal = launch_failed;
     launch_fresh_cgroup(&plan, have ? &st : NULL);
     cgroup_made = 1;
@@ -229,7 +229,7 @@ int launch_main(int fd) {
     } else {
         /* While it runs it is recorded as a start's process is (list, pid,
          * shell and trace see it), without the pidfile monit watches. */
-        if (state_write(&plan, l.init, l.start_time, 0)) die("writing %s", plan.job.state);
+        if (state_write(&plan.job, plan.record, l.init, l.start_time, 0)) die("writing %s", plan.job.state);
         recorded = 1;
         write_str(fd, "ok\n");
     }
@@ -244,11 +244,11 @@ int launch_main(int fd) {
         if (waitpid(l.init, &w, WNOHANG) == l.init) break;
     }
     /* Whatever the job left (it had no pid namespace of its own, say) ends here. */
-    long long oom = cgroup_oom_kills(&plan);
+    long long oom = cgroup_oom_kills(&plan.cg);
     char why[600];
-    if (recorded) state_clear(&plan);
+    if (recorded) state_clear(&plan.job);
     recorded = 0;
-    if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
+    if (cgroup_remove(&plan.cg, why, sizeof why)) fail("%s", why);
     cgroup_made = 0;
     char line[64];
     int n = snprintf(line, sizeof line, "exit %d %lld\n", shell_status(w), oom);

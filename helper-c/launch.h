@@ -16,10 +16,10 @@ struct launched {
 /* Directories, hook, cgroup join, mount sources, namespaces, the init:
  * returns 0 once the job has exec'd, or -1 with the reason in out->said.
  * forked (may be NULL) hears of the init as soon as it exists. */
-int launch_container(struct plan *plan, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *));
+int launch_container(struct launch_plan *plan, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *));
 /* With the lock held and nothing running: cleans what a dead run (dead, or
  * NULL) left, then makes the job's cgroup with its limits. */
-void launch_fresh_cgroup(const struct plan *plan, const struct state *dead);
+void launch_fresh_cgroup(const struct launch_plan *plan, const struct state *dead);
 /* The `launch` verb (bpm run, trace --startup): the plan comes on fd and the
  * report goes back on it: "running PID" (nothing done), or "pid PID START",
  * then "ok" or "error: ...", and at the end "exit STATUS OOM-KILLS". Exits

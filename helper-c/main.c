@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(verb, "stop") && argc == 3) return stop_main(argv[2]);
     if (!strcmp(verb, "launch")) return launch_main(3);
     if (!strcmp(verb, "shell")) return shell_main(3);
-    if (!strcmp(verb, "plan-dump")) return plan_dump_main();
+    if (!strcmp(verb, "plan-dump") && argc == 3) return plan_dump_main(argv[2]);
     if (!strcmp(verb, "state-dump") && argc == 3) return state_dump_main(argv[2]);
-    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell | plan-dump | state-dump FILE");
+    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell | plan-dump VERB | state-dump FILE");
 }

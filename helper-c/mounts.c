@@ -98,18 +98,18 @@ static void readonly(const char *path) {
         die("remount %s read-only", path);
 }
 
-void mounts_setup(const struct plan *p) {
+void mounts_setup(const struct mount_plan *fs) {
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("make / private");
     /* nosuid while it is being filled; its final options come with the last operation. */
-    if (mount("tmpfs", p->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096"))
-        die("mount root tmpfs on %s", p->rootfs);
-    int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (rootfd < 0) die("open root %s", p->rootfs);
+    if (mount("tmpfs", fs->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096"))
+        die("mount root tmpfs on %s", fs->rootfs);
+    int rootfd = open(fs->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rootfd < 0) die("open root %s", fs->rootfs);
 
     int i = 0;
-    for (; i < p->n_ops; i++) {
-        const struct op *op = &p->ops[i];
+    for (; i < fs->n_ops; i++) {
+        const struct op *op = &fs->ops[i];
         if (op->kind == OP_BIND) bind(rootfd, op);
         else if (op->kind == OP_FS) filesystem(rootfd, op);
         else if (op->kind == OP_MKNOD) device(rootfd, op);
@@ -123,8 +123,8 @@ void mounts_setup(const struct plan *p) {
     if (chdir("/")) die("chdir /");
     close(rootfd);
 
-    for (; i < p->n_ops; i++) {
-        const struct op *op = &p->ops[i];
+    for (; i < fs->n_ops; i++) {
+        const struct op *op = &fs->ops[i];
         if (op->kind == OP_MASK) mask(op->dst);
         else if (op->kind == OP_READONLY) readonly(op->dst);
         else if (op->kind == OP_ROOT_RO) {
@@ -150,14 +150,14 @@ static void share(const char *path) {
     close(fd);
 }
 
-void mounts_clone_sources(struct plan *p) {
+void mounts_clone_sources(struct mount_plan *fs) {
     int share_lock = -1;
-    for (int i = 0; i < p->n_ops; i++) {
-        struct op *op = &p->ops[i];
+    for (int i = 0; i < fs->n_ops; i++) {
+        struct op *op = &fs->ops[i];
         if (op->kind != OP_BIND) continue;
         if (op->flags & MS_SHARED) {
             /* Two first starts at once must not make two host mounts. */
-            if (share_lock < 0 && p->share_lock) share_lock = lock_path(p->share_lock, 0);
+            if (share_lock < 0 && fs->share_lock) share_lock = lock_path(fs->share_lock, 0);
             share(op->src);
         }
         int fd = walk_path(op->src, 0);

@@ -34,11 +34,11 @@ static void prepare(const struct prep *d) {
     close(fd);
 }
 
-void prepare_dirs(const struct plan *p) {
-    for (int i = 0; i < p->n_preps; i++) prepare(&p->preps[i]);
+void prepare_dirs(const struct prepare_plan *p) {
+    for (int i = 0; i < p->n_dirs; i++) prepare(&p->dirs[i]);
 }
 
-void prepare_run_hook(const struct plan *p, const struct job_io *io) {
+void prepare_run_hook(const struct prepare_plan *p, const struct job_io *io) {
     if (!p->hook) return;
     /* Closed by a successful exec; otherwise it carries the exec's errno. */
     int errpipe[2];

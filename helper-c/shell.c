@@ -24,7 +24,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static struct plan plan;
+static struct enter_plan plan;
 static struct termios saved_tty;
 static int tty_raw;
 
@@ -77,11 +77,11 @@ static __attribute__((noreturn)) void start_shell(int slave) {
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL)) die("sigprocmask");
-    identity_become_job(&plan);
+    identity_become_job(&plan.id, plan.prog.cwd);
     extern char **environ;
-    environ = (char **)plan.envp;
-    execvp(plan.exe, (char *const *)plan.argv);
-    fprintf(stderr, "bpm shell: exec %s: %s\n", plan.exe, strerror(errno));
+    environ = (char **)plan.prog.envp;
+    execvp(plan.prog.exe, (char *const *)plan.prog.argv);
+    fprintf(stderr, "bpm shell: exec %s: %s\n", plan.prog.exe, strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
 }
 
@@ -133,10 +133,10 @@ static int relay(int master, pid_t child, int sigfd) {
 
 int shell_main(int fd) {
     report_fd = fd;
-    plan_read(fd, &plan);
+    enter_plan_read(fd, &plan);
     if (!plan.target) fail("shell: no target container");
 
-    for (int i = 0; i < plan.n_cgroups; i++) join_cgroup(plan.cgroups[i]);
+    for (int i = 0; i < plan.n_cgroup_procs; i++) join_cgroup(plan.cgroup_procs[i]);
     enter_namespaces();
 
     /* The container's /dev/ptmx: its own devpts instance. The peer is opened

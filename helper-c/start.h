@@ -6,5 +6,5 @@
  * dead run left, make the cgroup, open the logs, launch detached, record
  * state and pidfile, and log it. A failure undoes it all and exits 1 with
  * "Error: failed to start job-process: ..." on stderr. */
-int start_main(const char *plan_source);
+int start_main(const char *how);
 #endif

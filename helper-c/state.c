@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-int state_enter(const struct plan *p, struct state *out, int stopping) {
+int state_enter(const struct job_plan *j, struct state *out, int stopping) {
     /* Stop always stops: a bpm.log the job spoiled, or no room for a lock file, does not fail it. */
-    bpmlog_open(p, stopping ? BPMLOG_WANTED : BPMLOG_REQUIRED);
-    if (p->job.lock) lock_job(p->job.lock, stopping);
-    return state_read(p, out);
+    bpmlog_open(j, stopping ? BPMLOG_WANTED : BPMLOG_REQUIRED);
+    if (j->lock) lock_job(j->lock, stopping);
+    return state_read(j, out);
 }
 
 /* This boot's id, once; "" if the kernel does not say. */
@@ -105,8 +105,8 @@ int state_read_file(const char *path, struct state *out) {
     return 1;
 }
 
-int state_read(const struct plan *p, struct state *out) {
-    return state_read_file(p->job.state, out);
+int state_read(const struct job_plan *j, struct state *out) {
+    return state_read_file(j->state, out);
 }
 
 int state_running(const struct state *s) {
@@ -117,10 +117,10 @@ int state_running(const struct state *s) {
     return s->pid > 0 && proc_stat(AT_FDCWD, s->pid, &st, &now) == 0 && now == s->start_time && st != 'Z' && st != 'X';
 }
 
-int state_write(const struct plan *p, pid_t pid, unsigned long long start_time, int with_pidfile) {
+int state_write(const struct job_plan *j, const char *record, pid_t pid, unsigned long long start_time, int with_pidfile) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    const char *body = p->job.record ? p->job.record : "";
+    const char *body = record ? record : "";
     char header[256];
     int h = snprintf(header, sizeof header, RECORD_VERSION "\n" RECORD_KEY_PID " %d\n" RECORD_KEY_START_TIME " %llu\n" RECORD_KEY_BOOT_ID " %s\n" RECORD_KEY_STARTED_AT " %lld\n", (int)pid,
                      start_time, boot_id(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -130,15 +130,15 @@ int state_write(const struct plan *p, pid_t pid, unsigned long long start_time, 
     if (!text) return -1;
     memcpy(text, header, (size_t)h);
     memcpy(text + h, body, blen);
-    int bad = write_file_at(p->job.state, text, (size_t)h + blen, 0600);
+    int bad = write_file_at(j->state, text, (size_t)h + blen, 0600);
     free(text);
     if (bad || !with_pidfile) return bad ? -1 : 0;
     /* monit reads the pid with no trailing newline. */
     h = snprintf(header, sizeof header, "%d", (int)pid);
-    return write_file_at(p->job.pidfile, header, (size_t)h, 0644);
+    return write_file_at(j->pidfile, header, (size_t)h, 0644);
 }
 
-void state_clear(const struct plan *p) {
-    if (p->job.pidfile) unlink(p->job.pidfile);
-    if (p->job.state) unlink(p->job.state);
+void state_clear(const struct job_plan *j) {
+    if (j->pidfile) unlink(j->pidfile);
+    if (j->state) unlink(j->state);
 }

@@ -25,17 +25,17 @@ struct state {
 /* How start, stop and launch begin, once the plan is read: bpm.log opened,
  * the job's lock taken (held until the helper exits), and the state read
  * as state_read does. stopping: neither bpm.log nor the lock file can fail it. */
-int state_enter(const struct plan *plan, struct state *out, int stopping);
+int state_enter(const struct job_plan *job, struct state *out, int stopping);
 /* 1 and *out filled if the file at path holds a record we read, else 0. */
 int state_read_file(const char *path, struct state *out);
-/* The same for the plan's state file. */
-int state_read(const struct plan *plan, struct state *out);
+/* The same for the job's state file. */
+int state_read(const struct job_plan *job, struct state *out);
 /* The liveness rule (src/runtime/state.ts's isLive is the same): the pid is
  * alive, not a zombie, with the recorded start time, in the recorded boot. */
 int state_running(const struct state *state);
-/* Writes the record and (with_pidfile: start, not run) the pidfile, each
- * whole or not at all; -1 with errno. */
-int state_write(const struct plan *plan, pid_t pid, unsigned long long start_time, int with_pidfile);
+/* Writes the record (its header, then the body the CLI composed: record) and
+ * (with_pidfile: start, not run) the pidfile, each whole or not at all; -1 with errno. */
+int state_write(const struct job_plan *job, const char *record, pid_t pid, unsigned long long start_time, int with_pidfile);
 /* Removes pidfile and state (not the exit record). */
-void state_clear(const struct plan *plan);
+void state_clear(const struct job_plan *job);
 #endif

@@ -41,7 +41,7 @@ static void send(int pidfd, int sig) {
 /* Signals the init through a pidfd (immune to pid reuse) on the schedule:
  * the shutdown signal, grace, QUIT, dump time, KILL. Returns how it ended:
  * "exited", "quit" or "killed"; "gone" if it was not running. */
-static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, unsigned long long grace_ms, const struct job_plan *j,
+static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, unsigned long long grace_ms, unsigned long long quit_ms,
                              const struct cgroup_plan *cg) {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
@@ -54,7 +54,7 @@ static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, 
     send(pidfd, sig);
     if (exited_within(pidfd, grace_ms)) return "exited";
     send(pidfd, SIGQUIT);
-    if (exited_within(pidfd, j->quit_ms)) return "quit";
+    if (exited_within(pidfd, quit_ms)) return "quit";
     cgroup_unthrottle(cg);
     send(pidfd, SIGKILL);
     /* The init of a pid namespace exits once every process in it has. */
@@ -65,18 +65,20 @@ static const char *stop_init(pid_t pid, unsigned long long want_start, int sig, 
     return "killed";
 }
 
-static struct plan plan;
+static struct stop_plan plan;
 
 static __attribute__((noreturn)) void stop_failed(const char *msg) {
     bpmlog_command_failed(plan.job.error_prefix, msg);
 }
 
-int stop_main(const char *plan_source) {
+int stop_main(const char *how) {
     on_fatal = stop_failed;
-    plan_receive(plan_source, &plan);
+    int from = plan_source(how);
+    stop_plan_read(from, &plan);
+    if (from != PLAN_FROM_ENV) close(from);
     struct state st;
     char why[600], extra[200];
-    int have = state_enter(&plan, &st, 1);
+    int have = state_enter(&plan.job, &st, 1);
     /* The cgroup the record names (where that start put it), else where the
      * CLI says a start puts it (a record the previous bpm wrote, or none). */
     const struct cgroup_plan *cg = have && st.cg.n_dirs ? &st.cg : &plan.cg;
@@ -84,9 +86,9 @@ int stop_main(const char *plan_source) {
         bpmlog("info", "job-already-stopped", NULL);
         /* Whatever a dead run or a killed bpm left: processes, cgroup, pidfile. */
         cgroup_empty(cg);
-        if (cg != &plan.cg && cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
-        if (cgroup_remove(&plan, why, sizeof why)) fail("%s", why);
-        state_clear(&plan);
+        if (cg != &plan.cg && cgroup_remove(cg, why, sizeof why)) fail("%s", why);
+        if (cgroup_remove(&plan.cg, why, sizeof why)) fail("%s", why);
+        state_clear(&plan.job);
         bpmlog("info", "complete", NULL);
         return 0;
     }
@@ -102,13 +104,13 @@ int stop_main(const char *plan_source) {
     snprintf(extra, sizeof extra, "\"pid\":%d,\"signal\":\"%s\"", (int)st.pid, sig == SIGINT ? "INT" : "TERM");
     bpmlog("info", "stopping", extra);
     /* A state an older bpm wrote records no timeout: the default schedule's. */
-    unsigned long long grace_ms = st.shutdown_timeout_ms ? st.shutdown_timeout_ms : plan.job.grace_ms;
-    const char *how = stop_init(st.pid, st.start_time, sig, grace_ms, &plan.job, cg);
-    snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, how);
-    if (!strcmp(how, "quit") || !strcmp(how, "killed")) bpmlog("error", "forceful-shutdown", extra);
+    unsigned long long grace_ms = st.shutdown_timeout_ms ? st.shutdown_timeout_ms : plan.grace_ms;
+    const char *ended = stop_init(st.pid, st.start_time, sig, grace_ms, plan.quit_ms, cg);
+    snprintf(extra, sizeof extra, "\"pid\":%d,\"how\":\"%s\"", (int)st.pid, ended);
+    if (!strcmp(ended, "quit") || !strcmp(ended, "killed")) bpmlog("error", "forceful-shutdown", extra);
     cgroup_empty(cg);
-    if (cgroup_remove_layout(cg, why, sizeof why)) fail("%s", why);
-    state_clear(&plan);
+    if (cgroup_remove(cg, why, sizeof why)) fail("%s", why);
+    state_clear(&plan.job);
     bpmlog("info", "complete", extra);
     return 0;
 }

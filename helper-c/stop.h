@@ -1,4 +1,4 @@
 #ifndef BPM_STOP_H
 #define BPM_STOP_H
-int stop_main(const char *plan_source);
+int stop_main(const char *how);
 #endif

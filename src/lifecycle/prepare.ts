@@ -78,7 +78,7 @@ export function launchPlan(ctx: JobContext, proc: ProcessConfig, event: LaunchEv
     host = gatherFacts(ctx, proc, event);
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    return refusal(ctx, event, mode, e.message);
+    return refusal(ctx, event, e.message);
   }
   warnLimitsNotHeld(ctx, event, cg, cgroupLimits(proc));
   return buildPlan({
@@ -106,8 +106,8 @@ function warnLimitsNotHeld(ctx: JobContext, event: LaunchEvent, cg: JobCgroup, l
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
-export function refusal(ctx: JobContext, event: LaunchEvent, mode: LaunchPlan["mode"], why: string): RefusalPlan {
-  return { kind: "refusal", mode, job: jobBook(ctx.paths, ctx.user, event), why };
+export function refusal(ctx: JobContext, event: LaunchEvent, why: string): RefusalPlan {
+  return { kind: "refusal", job: jobBook(ctx.paths, ctx.user, event), why };
 }
 
 /** A privileged job on a host whose capability bounding set lacks part of the

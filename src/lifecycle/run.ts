@@ -74,7 +74,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
       logs = openLogs(ctx);
     } catch (e) {
       // The helper decides under the lock: nothing if the process runs, else this.
-      plan = refusal(ctx, event, "foreground", (e as Error).message);
+      plan = refusal(ctx, event, (e as Error).message);
     }
   }
   sayUnavailableCapabilities(ctx, plan, event);

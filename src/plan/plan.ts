@@ -35,7 +35,6 @@ export type StartPlan = LaunchPlan | RefusalPlan;
  * does nothing if the process runs already (as the contract says), or fails with why. */
 export interface RefusalPlan {
   kind: "refusal";
-  mode: "detach" | "foreground";
   job: JobBook;
   /** The whole message, prefix included. */
   why: string;

@@ -3,32 +3,58 @@
 // build/gen-wire.mjs. Plain data and pure functions only: the generator
 // imports it as it is.
 
-/** The plan's header: "BPMPLAN2 <length>\n", then NUL-terminated fields. */
-export const PLAN_VERSION = "BPMPLAN2";
+/** The plan's header: "BPMPLAN3 <kind> <length>\n", then NUL-terminated fields. */
+export const PLAN_VERSION = "BPMPLAN3";
 /** What `bpm-helper version` says: the CLI checks an extracted helper with it. */
 export const HELPER_VERSION = "bpm-helper 2";
 
-/** Every plan record: its tag and how many fields follow it. */
+/** The kinds of plan, named in its header: launch, or the refusal of one (the helper's start and
+ * launch verbs take either), enter (shell), stop (stop). */
+export const PLAN_KINDS = ["launch", "refusal", "enter", "stop"] as const;
+export type PlanKind = (typeof PLAN_KINDS)[number];
+
+// Which kinds carry a record: the helper refuses a record in a plan of any other kind.
+const ALL = PLAN_KINDS;
+const BOOK = ["launch", "refusal", "stop"] as const;
+const CGROUP = ["launch", "stop"] as const;
+const LAUNCH = ["launch"] as const;
+const ENTERED = ["launch", "enter"] as const;
+
+/** Every plan record: its tag, how many fields follow it, and the kinds of plan that carry it. */
 export const PLAN_RECORDS = {
-  end: 0,
-  // The job's bookkeeping (start, run, stop).
-  mode: 1, lock: 1, state: 2, bpmlog: 2, logowner: 2, event: 2, refuse: 1, record: 1, logs: 2,
-  shutdown: 1, shutdowntimeout: 1, stoptiming: 3,
-  // Its cgroup: joined (cgroup: a cgroup.procs), made and removed.
-  cgroup: 1, cgdir: 1, cgleftover: 1, cgenable: 2, cglimit: 3, cgkill: 1, cgoom: 1,
+  end: { fields: 0, kinds: ALL },
+  // The job's bookkeeping (start, run, stop; a refusal takes the lock and reads the state too).
+  lock: { fields: 1, kinds: BOOK }, state: { fields: 2, kinds: BOOK }, bpmlog: { fields: 2, kinds: BOOK },
+  logowner: { fields: 2, kinds: BOOK }, event: { fields: 2, kinds: BOOK },
+  refuse: { fields: 1, kinds: ["refusal"] },
+  mode: { fields: 1, kinds: LAUNCH }, record: { fields: 1, kinds: LAUNCH }, logs: { fields: 2, kinds: LAUNCH },
+  stoptiming: { fields: 3, kinds: ["stop"] },
+  // Its cgroup, made by a launch and removed by it or a stop.
+  cgdir: { fields: 1, kinds: CGROUP }, cgleftover: { fields: 1, kinds: CGROUP }, cgkill: { fields: 1, kinds: CGROUP },
+  cgenable: { fields: 2, kinds: LAUNCH }, cglimit: { fields: 3, kinds: LAUNCH }, cgoom: { fields: 1, kinds: LAUNCH },
   // With systemd as the cgroup manager: the job's transient scope (its unit name), and its properties (name, D-Bus type, value).
-  cgscope: 1, cgprop: 3,
+  cgscope: { fields: 1, kinds: CGROUP }, cgprop: { fields: 3, kinds: LAUNCH },
+  // The cgroups joined (each a cgroup.procs), and the namespaces made or entered.
+  cgroup: { fields: 1, kinds: ENTERED }, ns: { fields: 1, kinds: ENTERED },
   // The container.
-  ns: 1, prep: 5, hook: 1, hookenv: 1, sharelock: 1, rootfs: 1,
-  bind: 3, fs: 5, mknod: 4, symlink: 2, mask: 1, readonly: 1, rootro: 1,
+  prep: { fields: 5, kinds: LAUNCH }, hook: { fields: 1, kinds: LAUNCH }, hookenv: { fields: 1, kinds: LAUNCH },
+  sharelock: { fields: 1, kinds: LAUNCH }, rootfs: { fields: 1, kinds: LAUNCH },
+  bind: { fields: 3, kinds: LAUNCH }, fs: { fields: 5, kinds: LAUNCH }, mknod: { fields: 4, kinds: LAUNCH },
+  symlink: { fields: 2, kinds: LAUNCH }, mask: { fields: 1, kinds: LAUNCH }, readonly: { fields: 1, kinds: LAUNCH },
+  rootro: { fields: 1, kinds: LAUNCH },
   // Who the program runs as, and what it runs.
-  user: 2, group: 1, caps: 1, rlimit: 3, nonewprivs: 0, subreaper: 0, seccomp: 1,
-  cwd: 1, exe: 1, arg: 1, env: 1, status: 1, pause: 0, reaper: 1,
+  user: { fields: 2, kinds: ENTERED }, group: { fields: 1, kinds: ENTERED }, caps: { fields: 1, kinds: ENTERED },
+  rlimit: { fields: 3, kinds: ENTERED }, nonewprivs: { fields: 0, kinds: ENTERED }, seccomp: { fields: 1, kinds: ENTERED },
+  cwd: { fields: 1, kinds: ENTERED }, exe: { fields: 1, kinds: ENTERED }, arg: { fields: 1, kinds: ENTERED }, env: { fields: 1, kinds: ENTERED },
+  // The container's init.
+  subreaper: { fields: 0, kinds: LAUNCH }, status: { fields: 1, kinds: LAUNCH }, pause: { fields: 0, kinds: LAUNCH }, reaper: { fields: 1, kinds: LAUNCH },
   // shell: the running container's init to enter.
-  target: 1,
-} as const;
+  target: { fields: 1, kinds: ["enter"] },
+} as const satisfies Record<string, { fields: number; kinds: readonly PlanKind[] }>;
 
 export type PlanTag = keyof typeof PLAN_RECORDS;
+/** The tags that plans of every kind in K carry (the encoder's records are typed by it). */
+export type TagsOf<K extends PlanKind> = { [T in PlanTag]: [K] extends [(typeof PLAN_RECORDS)[T]["kinds"][number]] ? T : never }[PlanTag];
 
 /** The largest plan the helper takes (the job's env and args are in it). */
 export const MAX_PLAN_BYTES = 8 << 20;

@@ -80,11 +80,12 @@ describe("launch plan", () => {
     assert.equal(env.TMPDIR, "/var/vcap/data/web/tmp");
     assert.equal(env.HOME, "/var/vcap/data/web");
   });
-  it("encodes the plan as versioned, length-prefixed NUL-separated records", () => {
+  it("encodes the plan as versioned, kind-named, length-prefixed NUL-separated records", () => {
     const buf = encodePlan(plan(base + "  args: [a, 'b c']\n"));
     const nl = buf.indexOf(10);
-    const [version, len] = buf.subarray(0, nl).toString().split(" ");
+    const [version, kind, len] = buf.subarray(0, nl).toString().split(" ");
     assert.equal(version, PLAN_VERSION);
+    assert.equal(kind, "launch");
     assert.equal(Number(len), buf.length - nl - 1);
     const fields = buf.subarray(nl + 1).toString().split("\0");
     assert.equal(fields.at(-1), "");

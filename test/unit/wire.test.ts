@@ -1,6 +1,7 @@
 // The formats the CLI and the helper share, held against the built helper:
-// every verb's plan, encoded here, is decoded by the helper and printed back
-// from what it parsed (plan-dump); every record in test/fixtures/records is
+// every verb's plan, encoded here, is decoded by the verb's reader in the
+// helper and printed back from what it parsed (plan-dump VERB), and a record
+// or plan of another kind is refused; every record in test/fixtures/records is
 // read by both sides (parseRecord here, state-dump there) to the same result.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,7 +15,7 @@ import { cgroupLayout, jobCgroupAt, jobCgroupIn, type Placement } from "../../sr
 import { encodeEnterPlan, encodePlan, encodeStopPlan } from "../../src/plan/encode.ts";
 import { enterPlan } from "../../src/plan/enter.ts";
 import { parseRecord, type ProcessRecord } from "../../src/plan/record.ts";
-import { PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanTag } from "../../src/plan/wire.ts";
+import { PLAN_KINDS, PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanKind, type PlanTag } from "../../src/plan/wire.ts";
 import { startTime } from "../../src/runtime/procs.ts";
 import { bootId, isLive } from "../../src/runtime/state.ts";
 import { plan, root } from "./plan-fixture.ts";
@@ -26,50 +27,70 @@ const HELPER = process.env.BPM_UNDER_TEST
 const RECORDS = resolve(import.meta.dirname, "../fixtures/records");
 const skip = existsSync(HELPER) ? false : "needs the built helper (npm run build)";
 
-/** The records of an encoded plan, by the table in wire.ts. */
-function decode(buf: Buffer): string[][] {
+/** An encoded plan's kind and records, by the table in wire.ts. */
+function decode(buf: Buffer): { kind: PlanKind; records: string[][] } {
   const nl = buf.indexOf(10);
-  assert.equal(buf.subarray(0, nl).toString(), `${PLAN_VERSION} ${buf.length - nl - 1}`);
+  const [version, kind, len] = buf.subarray(0, nl).toString().split(" ");
+  assert.equal(version, PLAN_VERSION);
+  assert.ok((PLAN_KINDS as readonly string[]).includes(kind!), `unknown kind ${kind}`);
+  assert.equal(Number(len), buf.length - nl - 1);
   const fields = buf.subarray(nl + 1).toString().split("\0");
-  const out: string[][] = [];
+  const records: string[][] = [];
   for (let i = 0; ; ) {
     const tag = fields[i++] as PlanTag;
     assert.ok(Object.hasOwn(PLAN_RECORDS, tag), `unknown tag ${tag}`);
     if (tag === "end") break;
-    out.push([tag, ...fields.slice(i, i + PLAN_RECORDS[tag])]);
-    i += PLAN_RECORDS[tag];
+    records.push([tag, ...fields.slice(i, i + PLAN_RECORDS[tag].fields)]);
+    i += PLAN_RECORDS[tag].fields;
   }
-  return out;
+  return { kind: kind as PlanKind, records };
 }
 
-/** The helper's canonical form: mount flags in its table's order, a foreground mode left unsaid. */
+/** A plan of this kind with these records, framed as the encoder frames one. */
+function frame(kind: string, records: string[][]): Buffer {
+  const body = Buffer.from([...records.flat(), "end"].join("\0") + "\0");
+  return Buffer.concat([Buffer.from(`${PLAN_VERSION} ${kind} ${body.length}\n`), body]);
+}
+
+/** The helper's canonical form: the kind first, then the records with mount flags in its table's order. */
 const FLAG_ORDER = ["ro", "nosuid", "nodev", "noexec", "rec", "shared"];
 const flagField: Partial<Record<PlanTag, number>> = { bind: 3, fs: 4, rootro: 1 };
-function canonical(records: string[][]): string[] {
-  return records
-    .filter(([tag, v]) => !(tag === "mode" && v === "foreground"))
-    .map((r) => {
-      const at = flagField[r[0] as PlanTag];
-      if (at !== undefined) r = r.map((f, i) => (i === at ? f.split(",").filter(Boolean).sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b)).join(",") : f));
-      return r.map((f) => f.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n")).join("\t");
-    });
+function canonical({ kind, records }: { kind: PlanKind; records: string[][] }): string[] {
+  const lines = records.map((r) => {
+    const at = flagField[r[0] as PlanTag];
+    if (at !== undefined) r = r.map((f, i) => (i === at ? f.split(",").filter(Boolean).sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b)).join(",") : f));
+    return r.map((f) => f.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n")).join("\t");
+  });
+  return [`kind\t${kind}`, ...lines];
 }
 
-function helperReads(buf: Buffer): string[] {
-  const r = spawnSync(HELPER, ["plan-dump"], { input: buf, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.split("\n").filter(Boolean);
-}
+/** The helper's verbs, and the kinds of plan each takes. */
+const VERBS = { start: ["launch", "refusal"], launch: ["launch", "refusal"], shell: ["enter"], stop: ["stop"] } as const satisfies Record<string, readonly PlanKind[]>;
+const verbsOf = (kind: PlanKind) => (Object.keys(VERBS) as (keyof typeof VERBS)[]).filter((v) => (VERBS[v] as readonly PlanKind[]).includes(kind));
 
-/** Same records (as a set), and in the same order where order matters: mounts, argv, environment. */
+/** What the helper's verb reads of a plan, printed back (plan-dump VERB). */
+const helperReads = (verb: string, buf: Buffer) => spawnSync(HELPER, ["plan-dump", verb], { input: buf, encoding: "utf8" });
+
+/** Every record each kind's plans carried through the helper below. */
+const carried = new Map<PlanKind, Set<string>>(PLAN_KINDS.map((k) => [k, new Set()]));
+
+/** Same kind and records (as a set), and in the same order where order matters (mounts, argv, environment),
+ * for every verb that takes the plan's kind. */
 function assertRoundTrip(buf: Buffer) {
-  const want = canonical(decode(buf));
-  const got = helperReads(buf);
-  assert.deepEqual([...got].sort(), [...want].sort());
-  for (const tags of [["bind", "fs", "mknod", "symlink", "mask", "readonly", "rootro"], ["arg"], ["env"], ["hookenv"], ["prep"]]) {
-    const only = (lines: string[]) => lines.filter((l) => tags.includes(l.split("\t")[0]!));
-    assert.deepEqual(only(got), only(want), `order of ${tags.join("/")}`);
+  const plan = decode(buf);
+  const want = canonical(plan);
+  for (const verb of verbsOf(plan.kind)) {
+    const r = helperReads(verb, buf);
+    assert.equal(r.status, 0, `${verb}: ${r.stderr}`);
+    const got = r.stdout.split("\n").filter(Boolean);
+    assert.equal(got[0], want[0], `${verb}: the kind`);
+    assert.deepEqual([...got].sort(), [...want].sort(), verb);
+    for (const tags of [["bind", "fs", "mknod", "symlink", "mask", "readonly", "rootro"], ["arg"], ["env"], ["hookenv"], ["prep"]]) {
+      const only = (lines: string[]) => lines.filter((l) => tags.includes(l.split("\t")[0]!));
+      assert.deepEqual(only(got), only(want), `${verb}: order of ${tags.join("/")}`);
+    }
   }
+  for (const [tag] of plan.records) carried.get(plan.kind)!.add(tag!);
 }
 
 const yaml = `processes:
@@ -85,19 +106,28 @@ const yaml = `processes:
   - {path: /var/vcap/data/shared, writable: true, shared: true}
 `;
 
+const vcap = { name: "vcap", uid: 1000, gid: 1000, groups: [] };
+const refusal = () => encodePlan({ kind: "refusal", job: jobBook(jobPaths(root, "web"), vcap, "start"), why: "failed to start job-process: volume /x is mount_only but /y does not exist" });
+/** A stop as the CLI makes one: the layout a start without limits would use (v1: its cpu directories leftovers). */
+const stopPlan = (cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {})) =>
+  encodeStopPlan({ job: jobBook(jobPaths(root, "web"), vcap, "stop"), cgroup: cg });
+const enter = () => {
+  const record = parseRecord(readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8"))!;
+  return encodeEnterPlan(enterPlan(record.pid, record.entry!, { executable: "/bin/bash", args: ["--norc"], env: { HISTFILE: "" } }));
+};
+
 describe("every verb's plan, through the built helper", { skip }, () => {
-  it("start", () => assertRoundTrip(encodePlan(plan(yaml))));
+  it("start, with the reaper its init becomes", () => assertRoundTrip(encodePlan({ ...plan(yaml), reaper: "/var/vcap/data/bpm/bpm-reaper-0123" })));
   it("run, traced from its start", () => assertRoundTrip(encodePlan(plan(yaml, "foreground", "run", true))));
-  it("a privileged start", () => assertRoundTrip(encodePlan(plan(`${yaml}  unsafe: {privileged: true, host_pid_namespace: true}\n`))));
-  it("a refused start", () => {
-    const paths = jobPaths(root, "web");
-    const job = jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "start");
-    assertRoundTrip(encodePlan({ kind: "refusal", mode: "detach", job, why: "failed to start job-process: volume /x is mount_only but /y does not exist" }));
+  it("a privileged start, on cgroup v1 (its cpu directory a leftover)", () => {
+    const cgroup = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30 });
+    assert.ok(cgroup.leftovers.length > 0);
+    assertRoundTrip(encodePlan({ ...plan(`${yaml}  unsafe: {privileged: true, host_pid_namespace: true}\n`), cgroup }));
   });
-  it("stop", () => {
-    const paths = jobPaths(root, "web");
-    const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {}, true);
-    assertRoundTrip(encodeStopPlan({ job: jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "stop"), cgroup: cg }));
+  it("a refused start", () => assertRoundTrip(refusal()));
+  it("stop, on cgroup v1 and v2", () => {
+    assertRoundTrip(stopPlan());
+    assertRoundTrip(stopPlan(cgroupLayout("/sys/fs/cgroup", jobCgroupAt(2, "/sys/fs/cgroup", root, "bpm-web"), {})));
   });
   it("a start and a stop in a systemd scope (hybrid), with its properties", () => {
     const placement: Placement = {
@@ -107,12 +137,14 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupIn(placement, root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100, cpus: 1.5, cpuWeight: 50 });
     assert.ok(cg.scope && cg.scope.properties.length > 8);
     assertRoundTrip(encodePlan({ ...plan(yaml), cgroup: cg }));
-    const paths = jobPaths(root, "web");
-    assertRoundTrip(encodeStopPlan({ job: jobBook(paths, { name: "vcap", uid: 1000, gid: 1000, groups: [] }, "stop"), cgroup: cg }));
+    assertRoundTrip(stopPlan(cg));
   });
-  it("enter (shell), from a record", () => {
-    const record = parseRecord(readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8"))!;
-    assertRoundTrip(encodeEnterPlan(enterPlan(record.pid, record.entry!, { executable: "/bin/bash", args: ["--norc"], env: { HISTFILE: "" } })));
+  it("enter (shell), from a record", () => assertRoundTrip(enter()));
+  it("carried every record of every kind above", () => {
+    for (const kind of PLAN_KINDS) {
+      const all = (Object.keys(PLAN_RECORDS) as PlanTag[]).filter((t) => t !== "end" && (PLAN_RECORDS[t].kinds as readonly PlanKind[]).includes(kind));
+      assert.deepEqual(all.filter((t) => !carried.get(kind)!.has(t)), [], `${kind}: records no plan above carried`);
+    }
   });
   it("is refused, with the record named, when a record is cut short", () => {
     const buf = encodePlan(plan(yaml));
@@ -120,9 +152,37 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     const body = buf.subarray(nl + 1);
     // Drop the last field but "end": the record before it misses a field.
     const cut = Buffer.concat([body.subarray(0, body.lastIndexOf(0, body.length - 6) + 1), Buffer.from("end\0")]);
-    const r = spawnSync(HELPER, ["plan-dump"], { input: Buffer.concat([Buffer.from(`${PLAN_VERSION} ${cut.length}\n`), cut]), encoding: "utf8" });
+    const r = helperReads("start", Buffer.concat([Buffer.from(`${PLAN_VERSION} launch ${cut.length}\n`), cut]));
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /plan: /);
+    assert.match(r.stderr, /plan: record \w+ is cut short/);
+  });
+});
+
+describe("each verb reads only its kinds of plan, and each kind only its records", { skip }, () => {
+  const plans: Record<PlanKind, () => Buffer> = { launch: () => encodePlan(plan(yaml)), refusal, enter, stop: () => stopPlan() };
+  for (const kind of PLAN_KINDS) {
+    it(`a plan of kind ${kind} with a record of another kind is refused, the record named`, () => {
+      const { records } = decode(plans[kind]());
+      const others = (Object.keys(PLAN_RECORDS) as PlanTag[]).filter((t) => !(PLAN_RECORDS[t].kinds as readonly PlanKind[]).includes(kind));
+      assert.ok(others.length > 0);
+      for (const tag of others) {
+        const bad = frame(kind, [...records, [tag, ...Array<string>(PLAN_RECORDS[tag].fields).fill("1")]]);
+        for (const verb of verbsOf(kind)) {
+          const r = helperReads(verb, bad);
+          assert.notEqual(r.status, 0, `${verb} took ${tag} in a plan of kind ${kind}`);
+          assert.match(r.stderr, new RegExp(`^error: plan: record "${tag}" does not belong in a plan of kind ${kind}$`, "m"), `${verb}, ${tag}`);
+        }
+      }
+    });
+  }
+  it("a verb refuses a plan of a kind it does not take, the kind named", () => {
+    for (const verb of Object.keys(VERBS) as (keyof typeof VERBS)[]) {
+      for (const kind of PLAN_KINDS.filter((k) => !(VERBS[verb] as readonly PlanKind[]).includes(k))) {
+        const r = helperReads(verb, plans[kind]());
+        assert.notEqual(r.status, 0, `${verb} took a plan of kind ${kind}`);
+        assert.match(r.stderr, new RegExp(`^error: plan: a plan of kind ${kind}, where .* was expected$`, "m"), `${verb}, ${kind}`);
+      }
+    }
   });
 });
 
