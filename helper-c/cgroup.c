@@ -303,15 +303,5 @@ long long cgroup_oom_kills(const struct cgroup_plan *cg) {
 }
 
 long long cgroup_parent_oom_kills(const struct cgroup_plan *cg) {
-    /* DIR/memory.events -> DIR's parent/memory.events */
-    const char *file = cg->oom_file, *name = file ? strrchr(file, '/') : NULL;
-    if (!name || name == file) return -1;
-    const char *dir_end = name;
-    const char *parent_end = dir_end - 1;
-    while (parent_end > file && *parent_end != '/') parent_end--;
-    char path[4200];
-    if (parent_end == file || (size_t)(parent_end - file) + strlen(name) >= sizeof path) return -1;
-    memcpy(path, file, (size_t)(parent_end - file));
-    strcpy(path + (parent_end - file), name);
-    return oom_kills_in(path);
+    return oom_kills_in(cg->parent_oom_file);
 }

@@ -25,7 +25,7 @@ void cgroup_empty(const struct cgroup_plan *cg);
 int cgroup_remove(const struct cgroup_plan *cg, char *why, size_t cap);
 /* How many of the job's processes the kernel's OOM killer has killed, or -1. */
 long long cgroup_oom_kills(const struct cgroup_plan *cg);
-/* The same count for the job cgroup's parent: hierarchical on both versions,
- * so it still tells of the job once a systemd scope's cgroup is gone. */
+/* The same count for a systemd scope's parent (the plan's parent OOM file;
+ * -1 without one): it still tells of the job once the scope's cgroup is gone. */
 long long cgroup_parent_oom_kills(const struct cgroup_plan *cg);
 #endif

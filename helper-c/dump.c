@@ -76,6 +76,7 @@ static void dump_cgroup_making(const struct cgroup_plan *cg) {
     for (int i = 0; i < cg->n_enable; i++) line("cgenable", 2, cg->enable[i], cg->controllers);
     for (int i = 0; i < cg->n_limits; i++) line("cglimit", 3, cg->limits[i].file, cg->limits[i].value, cg->limits[i].optional ? "optional" : "required");
     if (cg->oom_file) line("cgoom", 1, cg->oom_file);
+    if (cg->parent_oom_file) line("cgparentoom", 1, cg->parent_oom_file);
     for (int i = 0; i < cg->n_props; i++) line("cgprop", 3, cg->props[i].name, (char[]){cg->props[i].type, '\0'}, cg->props[i].value);
     for (int i = 0; i < cg->n_procs; i++) line("cgroup", 1, cg->procs[i]);
 }

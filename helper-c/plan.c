@@ -149,6 +149,7 @@ static int cgroup_record(struct cgroup_plan *cg, enum plan_tag t, const char *co
     }
     case TAG_CGKILL: cg->kill_file = f[0]; return 1;
     case TAG_CGOOM: cg->oom_file = f[0]; return 1;
+    case TAG_CGPARENTOOM: cg->parent_oom_file = f[0]; return 1;
     case TAG_CGSCOPE:
         if (!scope_name_ok(f[0])) fail("plan: cgscope: \"%s\" is not a job's scope", f[0]);
         cg->scope = f[0];

@@ -44,6 +44,7 @@ struct cgroup_plan {
     struct cglimit limits[MAX_LIMITS]; int n_limits;
     const char *kill_file;                           /* v2: cgroup.kill, tried before killing pid by pid */
     const char *oom_file;                            /* memory.events (v2) or memory.oom_control (v1) */
+    const char *parent_oom_file;                     /* in a scope: the same file of its parent, which outlives the scope's cgroup */
     const char *scope;                               /* systemd's transient scope for the job, or NULL: we make the directories */
     struct cgprop props[MAX_PROPS]; int n_props;     /* its properties (the limits among them) */
     const char *procs[MAX_CGROUPS]; int n_procs;     /* cgroup.procs of each directory: the init joins them (not in a scope) */

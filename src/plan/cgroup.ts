@@ -236,6 +236,9 @@ export interface CgroupLayout {
   killFile: string | null;
   /** Where the kernel counts OOM kills. */
   oomFile: string;
+  /** systemd: the same file of the scope's parent (the slice). The scope's cgroup goes with its init, so a start
+   * whose init the OOM killer ended tells it by the parent's count, taken before and after; null: no scope. */
+  parentOomFile: string | null;
   /** cgroup.procs of each directory: the helper joins them before unsharing (a shell), or, in a
    * scope, the start finds its init there once systemd has placed it. */
   procs: string[];
@@ -312,6 +315,7 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
     if (dir === base) break;
   }
   const dirs = usedDirs(cg, cpu);
+  const oomName = v2 ? "memory.events" : "memory.oom_control";
   return {
     dirs,
     leftovers: cgroupDirs(cg).filter((d) => !dirs.includes(d)),
@@ -319,7 +323,8 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
     controllers: held.join(" "),
     limits: out,
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
-    oomFile: file(cg.memory, v2 ? "memory.events" : "memory.oom_control"),
+    oomFile: file(cg.memory, oomName),
+    parentOomFile: cg.scope ? file(dirname(cg.memory), oomName) : null,
     procs: [...dirs, ...(cg.also ?? [])].map((d) => join(d, "cgroup.procs")),
     joinOnly: cg.also ?? [],
     scope: cg.scope ? { unit: cg.scope, properties: scopeProperties(cg, limits, cpu, quota) } : null,

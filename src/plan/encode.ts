@@ -61,6 +61,7 @@ function cgroupToMake(rec: Rec<"launch">, cg: CgroupLayout): void {
   for (const d of cg.enable) rec.cgenable(d, cg.controllers);
   for (const l of cg.limits) rec.cglimit(l.file, l.value, l.optional ? "optional" : "required");
   rec.cgoom(cg.oomFile);
+  if (cg.parentOomFile) rec.cgparentoom(cg.parentOomFile);
   for (const [name, type, value] of cg.scope?.properties ?? []) rec.cgprop(name, type, value);
   for (const p of cg.procs) rec.cgroup(p);
 }

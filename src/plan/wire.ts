@@ -32,6 +32,8 @@ export const PLAN_RECORDS = {
   // Its cgroup, made by a launch and removed by it or a stop.
   cgdir: { fields: 1, kinds: CGROUP }, cgleftover: { fields: 1, kinds: CGROUP }, cgkill: { fields: 1, kinds: CGROUP },
   cgenable: { fields: 2, kinds: LAUNCH }, cglimit: { fields: 3, kinds: LAUNCH }, cgoom: { fields: 1, kinds: LAUNCH },
+  // In a systemd scope: its parent's OOM count, which outlives the scope's cgroup.
+  cgparentoom: { fields: 1, kinds: LAUNCH },
   // With systemd as the cgroup manager: the job's transient scope (its unit name), and its properties (name, D-Bus type, value).
   cgscope: { fields: 1, kinds: CGROUP }, cgprop: { fields: 3, kinds: LAUNCH },
   // The cgroups joined (each a cgroup.procs), and the namespaces made or entered.

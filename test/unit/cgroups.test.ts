@@ -84,6 +84,7 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     const layout = cgroupLayout("/sys/fs/cgroup", cg, mem64);
     assert.deepEqual([layout.dirs, layout.enable, layout.controllers, layout.limits], [[`${own}/bpm/bpm-web`], [], "", []]);
     assert.equal(layout.killFile, `${own}/bpm/bpm-web/cgroup.kill`);
+    assert.equal(layout.parentOomFile, null, "no scope, no parent's count");
     assert.match(limitsNotHeld(cg, mem64)!, /^limits not applied: memory, processes \(bpm's cgroup \/sys\/fs\/cgroup\/garden\/c1 holds the container's own processes/);
     assert.equal(limitsNotHeld(cg, {}), null, "a job without limits loses nothing");
   });
@@ -160,6 +161,7 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     assert.equal(cg.memory, "/sys/fs/cgroup/memory/system.slice/runc-bpm-web.scope");
     const layout = cgroupLayout("/sys/fs/cgroup", cg, { memoryBytes: 64 << 20, pids: 20, cpus: 0.5 });
     assert.deepEqual(layout.enable, [], "systemd enables the controllers");
+    assert.equal(layout.parentOomFile, "/sys/fs/cgroup/memory/system.slice/memory.oom_control", "the slice's count outlives the scope's cgroup");
     assert.ok(layout.procs.includes("/sys/fs/cgroup/systemd/system.slice/runc-bpm-web.scope/cgroup.procs"), "name=systemd is joined too");
     assert.ok(layout.procs.includes("/sys/fs/cgroup/unified/system.slice/runc-bpm-web.scope/cgroup.procs"), "and the unified hierarchy");
     const props = Object.fromEntries(layout.scope!.properties.map(([n, , v]) => [n, v]));
