@@ -91,20 +91,23 @@ static void check_scope_dirs(const struct cgroup_plan *cg) {
     }
 }
 
+/* The limits, in a scope too: systemd keeps the same values as its
+ * properties; v1's memory+swap limit is ours alone. */
+static int write_limits(const struct cgroup_plan *cg) {
+    for (int i = 0; i < cg->n_limits; i++)
+        if (write_small(cg->limits[i].file, cg->limits[i].value) && !(errno == ENOENT && cg->limits[i].optional)) return -1;
+    return 0;
+}
+
 static int create_once(const struct cgroup_plan *cg) {
     if (cg->scope) {
         check_scope_dirs(cg);
-        goto limits;
+        return write_limits(cg);
     }
     if (enable_controllers(cg)) return -1;
     for (int i = 0; i < cg->n_dirs; i++)
         if (mkdir_p(cg->dirs[i])) return -1;
-limits:
-    /* In a scope too: systemd keeps the same values as its properties; v1's
-     * memory+swap limit is ours alone. */
-    for (int i = 0; i < cg->n_limits; i++)
-        if (write_small(cg->limits[i].file, cg->limits[i].value) && !(errno == ENOENT && cg->limits[i].optional)) return -1;
-    return 0;
+    return write_limits(cg);
 }
 
 void cgroup_create(const struct cgroup_plan *cg) {

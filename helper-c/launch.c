@@ -54,6 +54,45 @@ static void init_died(const struct cgroup_plan *cg, long long parent_oom, char *
         snprintf(said, cap, "the container's init exited before starting the job");
 }
 
+/* With systemd as the cgroup manager the job's scope is made around the
+ * init once it exists: the init waits on a gate (a pipe made before the
+ * fork) for the launcher's word that systemd has placed it. This is the
+ * init's side: it exits if the word never comes (the launcher died, or gave
+ * up on systemd). */
+static void scope_wait(int gate[2]) {
+    char go;
+    close(gate[1]);
+    if (read(gate[0], &go, 1) != 1) _exit(125);
+    close(gate[0]);
+}
+
+/* The launcher's side: asks systemd for the scope around the init, then
+ * writes the limits the scope's properties do not cover and opens the gate.
+ * Returns the scope's parent's OOM count from before (init_died compares). */
+static long long scope_place(const struct cgroup_plan *cg, pid_t init, int gate[2]) {
+    close(gate[0]);
+    char why[600];
+    long long parent_oom = cgroup_parent_oom_kills(cg);
+    if (scope_start(cg, init, why, sizeof why)) {
+        /* systemd may still act on the request: the scope goes before
+         * the init is reaped (until then its pid is not reused). */
+        scope_stop(cg->scope);
+        kill(init, SIGKILL);
+        waitpid(init, NULL, 0);
+        fail("%s", why);
+    }
+    /* A limit below what the waiting init holds has the OOM killer end
+     * it as systemd applies it: then there is nothing to start, and the
+     * report pipe's end says why (init_died). */
+    siginfo_t gone = {0};
+    if (!waitid(P_PID, (id_t)init, &gone, WEXITED | WNOHANG | WNOWAIT) && gone.si_pid == 0) {
+        cgroup_create(cg);
+        if (write_all(gate[1], "g", 1)) die("start the container's init");
+    }
+    close(gate[1]);
+    return parent_oom;
+}
+
 int launch_container(struct launch_plan *p, const struct job_io *io, struct launched *out, void (*forked)(const struct launched *)) {
     prepare_dirs(&p->prepare);
     int status_fd = -1;
@@ -71,11 +110,9 @@ int launch_container(struct launch_plan *p, const struct job_io *io, struct laun
     /* The reaper is a host file: opened now, run by the init from inside. */
     p->reaper_fd = -1;
     if (p->reaper && (p->reaper_fd = open(p->reaper, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) die("open %s", p->reaper);
-    out->parent_oom = -1;
-    int report[2], scoped[2] = {-1, -1};
+    int report[2], gate[2] = {-1, -1};
     if (pipe2(report, O_CLOEXEC)) die("pipe");
-    /* In a systemd scope the init waits for its word that systemd has placed it. */
-    if (p->cg.scope && pipe2(scoped, O_CLOEXEC)) die("pipe");
+    if (p->cg.scope && pipe2(gate, O_CLOEXEC)) die("pipe");
     sigset_t set, old;
     block_signals(&set, &old);
     pid_t init = fork();
@@ -96,39 +133,14 @@ int launch_container(struct launch_plan *p, const struct job_io *io, struct laun
         /* Into the job's cgroup before anything of the job exists (systemd
          * moves us into a scope; we join bpm's own cgroups); we who launched
          * it stay out, to clean up after it. */
-        if (p->cg.scope) {
-            char go;
-            close(scoped[1]);
-            if (read(scoped[0], &go, 1) != 1) _exit(125); /* the launcher died, or gave up on systemd */
-            close(scoped[0]);
-        } else
+        if (p->cg.scope) scope_wait(gate);
+        else
             for (int i = 0; i < p->cg.n_procs; i++) join_cgroup(p->cg.procs[i]);
         if ((p->ns_flags & ~CLONE_NEWPID) && unshare(p->ns_flags & ~CLONE_NEWPID)) die("unshare namespaces");
         init_main(p, status_fd);
     }
     close(report[1]);
-    if (p->cg.scope) {
-        close(scoped[0]);
-        char why[600];
-        out->parent_oom = cgroup_parent_oom_kills(&p->cg);
-        if (scope_start(&p->cg, init, why, sizeof why)) {
-            /* systemd may still act on the request: the scope goes before
-             * the init is reaped (until then its pid is not reused). */
-            scope_stop(p->cg.scope);
-            kill(init, SIGKILL);
-            waitpid(init, NULL, 0);
-            fail("%s", why);
-        }
-        /* A limit below what the waiting init holds has the OOM killer end
-         * it as systemd applies it: then there is nothing to start, and the
-         * report pipe's end says why (init_died). */
-        siginfo_t gone = {0};
-        if (!waitid(P_PID, (id_t)init, &gone, WEXITED | WNOHANG | WNOWAIT) && gone.si_pid == 0) {
-            cgroup_create(&p->cg);
-            if (write_all(scoped[1], "g", 1)) die("start the container's init");
-        }
-        close(scoped[1]);
-    }
+    out->parent_oom = p->cg.scope ? scope_place(&p->cg, init, gate) : -1;
     if (status_fd >= 0) close(status_fd);
     if (p->reaper_fd >= 0) close(p->reaper_fd);
     if (p->pause) close(GO_FD);
