@@ -231,11 +231,11 @@ void cgroup_say_left(const struct cgroup_plan *cg, unsigned seconds) {
         char list[256];
         int count = describe_procs(removable(cg, i), list, sizeof list);
         if (!count) continue;
-        fprintf(stderr, "bpm: %u s after SIGKILL, %d process%s of the job still in %s (pid state: %s); waiting for them to exit\n",
-                seconds, count, count == 1 ? "" : "es", removable(cg, i), list);
+        write_line(2, "bpm: %u s after SIGKILL, %d process%s of the job still in %s (pid state: %s); waiting for them to exit\n",
+                   seconds, count, count == 1 ? "" : "es", removable(cg, i), list);
         return;
     }
-    fprintf(stderr, "bpm: %u s after SIGKILL, the job's processes are still exiting; waiting for them\n", seconds);
+    write_line(2, "bpm: %u s after SIGKILL, the job's processes are still exiting; waiting for them\n", seconds);
 }
 
 /* Polls quickly at first (most jobs are gone in milliseconds), then gently. */

@@ -81,8 +81,9 @@ static __attribute__((noreturn)) void start_shell(int slave) {
     extern char **environ;
     environ = (char **)plan.prog.envp;
     execvp(plan.prog.exe, (char *const *)plan.prog.argv);
-    fprintf(stderr, "bpm shell: exec %s: %s\n", plan.prog.exe, strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    int e = errno;
+    write_line(2, "bpm shell: exec %s: %s\n", plan.prog.exe, strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
 }
 
 /* Copies what is readable on `from` to `to`; returns bytes moved, 0 on EOF. */

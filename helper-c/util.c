@@ -60,6 +60,20 @@ int write_all(int fd, const void *buf, size_t len) {
 
 int write_str(int fd, const char *s) { return write_all(fd, s, strlen(s)); }
 
+int write_line(int fd, const char *fmt, ...) {
+    char line[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return -1;
+    if ((size_t)n >= sizeof line) {
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    return write_all(fd, line, (size_t)n);
+}
+
 int read_exact(int fd, void *buf, size_t len) {
     char *p = buf;
     while (len > 0) {

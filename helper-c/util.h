@@ -21,6 +21,11 @@ int write_all(int fd, const void *buf, size_t len);
 /* Reads exactly len bytes; returns 0, or -1 on error or early EOF. */
 int read_exact(int fd, void *buf, size_t len);
 int write_str(int fd, const char *s);
+/* Formats one line (fmt ends with its newline) and writes it whole, in one
+ * write(2): fprintf to musl's unbuffered stderr writes a line in pieces, and
+ * whoever reads it (bpm's caller, a test) could see half of it. A line too
+ * long for the buffer is cut, its newline kept. Returns 0, or -1 with errno. */
+__attribute__((format(printf, 2, 3))) int write_line(int fd, const char *fmt, ...);
 /* Parses a decimal unsigned number; the whole string must be digits. */
 int parse_u64(const char *s, unsigned long long *out);
 /* Start time of pid (field 22 of its stat, clock ticks since boot), looked
