@@ -4,7 +4,7 @@
 // or plan of another kind is refused; every record in test/fixtures/records is
 // read by both sides (parseRecord here, state-dump there) to the same result.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -201,15 +201,44 @@ describe("the liveness rule, the same on both sides", { skip }, () => {
     ["this process, another boot", as(v3, me.start, "00000000-0000-0000-0000-000000000000"), false],
     ["this process, a record of the previous bpm (no boot)", as(v2, me.start, ""), true],
   ];
-  for (const [name, body, live] of cases) {
-    it(name, () => {
-      const file = join(dir, `${name.replace(/\W+/g, "-")}.state`);
-      writeFileSync(file, body);
-      assert.equal(isLive(parseRecord(readFileSync(file, "utf8"))!), live, "src/runtime/state.ts");
-      const r = spawnSync(HELPER, ["state-dump", file], { encoding: "utf8" });
-      assert.match(r.stdout, new RegExp(`^live ${live ? 1 : 0}$`, "m"), `helper-c/state.c: ${r.stdout}${r.stderr}`);
-    });
-  }
+  /** Both sides judge the record in body: live or not, as expected. */
+  const judge = (name: string, body: string, live: boolean) => {
+    const file = join(dir, `${name.replace(/\W+/g, "-")}.state`);
+    writeFileSync(file, body);
+    assert.equal(isLive(parseRecord(readFileSync(file, "utf8"))!), live, "src/runtime/state.ts");
+    const r = spawnSync(HELPER, ["state-dump", file], { encoding: "utf8" });
+    assert.match(r.stdout, new RegExp(`^live ${live ? 1 : 0}$`, "m"), `helper-c/state.c: ${r.stdout}${r.stderr}`);
+  };
+  for (const [name, body, live] of cases) it(name, () => judge(name, body, live));
+
+  /** Field 3 (state) and 22 (start time) of /proc/PID/stat, read as they are. */
+  const stat = (pid: number) => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return { state: f[0]!, start: Number(f[19]) };
+  };
+  const withPid = (pid: number, start: number) => v3.replace(/^pid .*$/m, `${K.pid} ${pid}`).replace(/^start-time .*$/m, `${K.startTime} ${start}`).replace(/^boot-id .*$/m, `${K.bootId} ${bootId()}`);
+
+  it("a zombie with the recorded start time, in this boot: gone (only not reaped yet)", async () => {
+    // sh forks `true`, then becomes a sleep that never reaps it.
+    const parent = spawn("/bin/sh", ["-c", "true & echo $!; exec sleep 1000"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const zombie = Number(await new Promise<string>((res) => parent.stdout.once("data", (d: Buffer) => res(d.toString()))));
+      // Until the kernel shows it as a zombie (it exits at once).
+      for (let i = 0; stat(zombie).state !== "Z"; i++) {
+        assert.ok(i < 1000, `pid ${zombie} never became a zombie`);
+        await new Promise((r) => setImmediate(r));
+      }
+      judge("zombie", withPid(zombie, stat(zombie).start), false);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+  });
+
+  it("a pid that no longer exists: gone", () => {
+    const done = spawnSync("/bin/true");
+    assert.ok(!existsSync(`/proc/${done.pid}`));
+    judge("no such pid", withPid(done.pid!, me.start), false);
+  });
 });
 
 describe("the record's test vectors, read by both sides", () => {
