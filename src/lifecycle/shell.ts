@@ -48,7 +48,7 @@ async function legacyEntry(ctx: JobContext): Promise<RecordedEntry> {
   const job = jobBook(paths, ctx.user, "run");
   const plan = buildPlan({ root, paths, proc, user: ctx.user, job, cgroup, mode: "foreground", host: readHostFacts(root, paths, proc), shareLock: "" });
   return {
-    job: paths.job, process: paths.proc, cgroupDirs: cgroup.dirs, cgroupKill: cgroup.killFile, cgroupOom: cgroup.oomFile, cgroupScope: cgroup.scope?.unit ?? null, cgroupJoin: cgroup.joinOnly,
+    job: paths.job, process: paths.proc, cgroupDirs: cgroup.dirs, cgroupKill: cgroup.killFile, cgroupOom: cgroup.oomFile, cgroupScope: cgroup.scope?.unit ?? null, cgroupJoin: cgroup.tracking,
     namespaces: plan.namespaces, ...plan.user, capabilities: plan.capabilities, noNewPrivs: plan.noNewPrivs,
     seccomp: plan.seccomp ? Buffer.from(plan.seccomp).toString("hex") : null, rlimits: plan.rlimits, cwd: plan.cwd, env: plan.env,
   };

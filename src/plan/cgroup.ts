@@ -50,10 +50,10 @@ export interface CgroupFacts {
   own: CgroupNode | null;
   parent: CgroupNode | null;
   /** systemd is pid 1 of bpm's pid namespace and listens on its private socket: per hierarchy, the
-   * directory of systemd's own root cgroup as bpm sees it, and those of the hierarchies systemd
-   * keeps for itself (hybrid: name=systemd and the unified one). null: no systemd, or its root lies
-   * outside what is mounted here. */
-  systemd: { root: Record<Hierarchy, string>; own: string[] } | null;
+   * directory of systemd's own root cgroup as bpm sees it, and its root's directories in the
+   * hierarchies systemd only tracks processes in (hybrid: name=systemd and the unified one; none on
+   * v2). null: no systemd, or its root lies outside what is mounted here. */
+  systemd: { root: Record<Hierarchy, string>; tracking: string[] } | null;
 }
 
 /** Where this host's jobs' cgroups go. */
@@ -61,8 +61,8 @@ export interface Placement {
   version: CgroupVersion;
   /** Who makes them: the helper, in cgroupfs, or systemd, as a transient scope (under SLICE of each base). */
   manager: "cgroupfs" | "systemd";
-  /** systemd: the bases in the hierarchies systemd keeps for itself (hybrid), which a job's scope spans too. */
-  also?: string[];
+  /** systemd: the bases in the hierarchies systemd only tracks processes in (hybrid), which a job's scope spans too. */
+  tracking?: string[];
   /** The cgroup each hierarchy's jobs go below (as `bpm/[root-HASH/]ID`). */
   base: Record<Hierarchy, string>;
   /** v2: the controllers the base can hand down to job cgroups; null: every one a job asks for (a VM, and v1). */
@@ -90,7 +90,7 @@ const each = <T>(f: (h: Hierarchy) => T) => Object.fromEntries(HIERARCHIES.map((
  */
 export function placeJobs(f: CgroupFacts): Placement {
   if (!f.systemd) return placeInCgroupfs(f);
-  return { version: f.version, manager: "systemd", base: f.systemd.root, also: f.systemd.own, delegable: null, why: null };
+  return { version: f.version, manager: "systemd", base: f.systemd.root, tracking: f.systemd.tracking, delegable: null, why: null };
 }
 
 function placeInCgroupfs(f: CgroupFacts): Placement {
@@ -130,9 +130,9 @@ export interface JobCgroup {
   /** v2: the controllers it can hand down (null or unset: all); why not the others. */
   delegable?: string[] | null;
   why?: string | null;
-  /** systemd: the job's scope unit, and its directories in the hierarchies systemd keeps for itself (hybrid). */
+  /** systemd: the job's scope unit, and its directories in the hierarchies systemd only tracks processes in (hybrid). */
   scope?: string;
-  also?: string[];
+  tracking?: string[];
 }
 
 export interface Limits {
@@ -178,8 +178,8 @@ export function jobCgroupIn(placement: Placement, boshRoot: string, id: string):
   if (placement.manager === "systemd") {
     const scope = scopeUnit(boshRoot, id);
     const at = (h: Hierarchy) => join(placement.base[h], SLICE, scope);
-    const also = (placement.also ?? []).map((b) => join(b, SLICE, scope));
-    return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct"), delegable, why, scope, also };
+    const tracking = (placement.tracking ?? []).map((b) => join(b, SLICE, scope));
+    return { version, memory: at("memory"), pids: at("pids"), cpu: at("cpu"), cpuacct: at("cpuacct"), delegable, why, scope, tracking };
   }
   const scope = boshRoot === DEFAULT_ROOT ? [] : [`root-${pathHash(boshRoot).slice(0, 12)}`];
   const at = (h: Hierarchy) => join(placement.base[h], "bpm", ...scope, id);
@@ -242,9 +242,9 @@ export interface CgroupLayout {
   /** cgroup.procs of each directory: the helper joins them before unsharing (a shell), or, in a
    * scope, the start finds its init there once systemd has placed it. */
   procs: string[];
-  /** systemd on the hybrid layout: the scope's directories in the hierarchies systemd keeps for itself,
-   * which a process entering the job joins too (never made, filled or removed by bpm). */
-  joinOnly: string[];
+  /** systemd on the hybrid layout: the scope's directories in the hierarchies systemd only tracks
+   * processes in, which a process entering the job joins too (never made, filled or removed by bpm). */
+  tracking: string[];
   /** systemd: the job's transient scope, asked for with these properties (name, D-Bus type, value);
    * its directories are systemd's, made when the scope starts and removed when it stops. */
   scope: { unit: string; properties: [string, "s" | "b" | "t", string][] } | null;
@@ -325,8 +325,8 @@ export function cgroupLayout(fsRoot: string, cg: JobCgroup, limits: Limits, cpu 
     killFile: v2 ? file(cg.memory, "cgroup.kill") : null,
     oomFile: file(cg.memory, oomName),
     parentOomFile: cg.scope ? file(dirname(cg.memory), oomName) : null,
-    procs: [...dirs, ...(cg.also ?? [])].map((d) => join(d, "cgroup.procs")),
-    joinOnly: cg.also ?? [],
+    procs: [...dirs, ...(cg.tracking ?? [])].map((d) => join(d, "cgroup.procs")),
+    tracking: cg.tracking ?? [],
     scope: cg.scope ? { unit: cg.scope, properties: scopeProperties(cg, limits, cpu, quota) } : null,
   };
 }

@@ -71,7 +71,7 @@ export function recordBody(plan: LaunchPlan): string {
     ...(plan.cgroup.killFile ? [[K.cgroupKill, plan.cgroup.killFile] as [string, string]] : []),
     [K.cgroupOom, plan.cgroup.oomFile],
     ...(plan.cgroup.scope ? [[K.cgroupScope, plan.cgroup.scope.unit] as [string, string]] : []),
-    ...plan.cgroup.joinOnly.map((d) => [K.cgroupJoin, d] as [string, string]),
+    ...plan.cgroup.tracking.map((d) => [K.cgroupJoin, d] as [string, string]),
     ...plan.namespaces.map((n) => ["ns", n] as [string, string]),
     ["uid", plan.user.uid],
     ["gid", plan.user.gid],

@@ -166,11 +166,11 @@ function systemdFacts(fsRoot: string, version: CgroupVersion, mounts: CgroupMoun
     if (dir === null) return null;
     root[h] = dir;
   }
-  const own = version === 2 ? [] : [
+  const tracking = version === 2 ? [] : [
     at(join(fsRoot, "systemd"), (m) => m.fstype === "cgroup" && m.options.includes("name=systemd")),
     at(join(fsRoot, "unified"), (m) => m.fstype === "cgroup2"),
   ].filter((d) => d !== null);
-  return { root, own };
+  return { root, tracking };
 }
 
 /** What placement needs to know of this host, read from /proc/self (and pid 1's, and systemd's

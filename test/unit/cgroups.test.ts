@@ -153,7 +153,7 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     const root = { memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids", cpu: "/sys/fs/cgroup/cpu", cpuacct: "/sys/fs/cgroup/cpuacct" };
     const p = placeJobs({
       version: 1, mounts: { memory: v1("memory"), pids: v1("pids"), cpu: v1("cpu"), cpuacct: v1("cpuacct") }, topIsRoot: true, nestedPidNs: false,
-      own: null, parent: null, systemd: { root, own: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"] },
+      own: null, parent: null, systemd: { root, tracking: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"] },
     });
     assert.equal(p.manager, "systemd");
     const cg = jobCgroupIn(p, "/var/vcap", "bpm-web");
@@ -194,7 +194,7 @@ describe("placement: where a job's cgroup goes, from host facts", () => {
     ].join("\n"));
     writeFileSync(join(proc, "cgroup"), "12:memory:/system.slice/runit.service\n1:name=systemd:/system.slice/runit.service\n0::/system.slice/runit.service\n");
     const facts = cgroupFacts(fs, proc, init, run);
-    assert.deepEqual(facts.systemd, { root: { memory: join(fs, "memory"), pids: join(fs, "pids"), cpu: join(fs, "cpu"), cpuacct: join(fs, "cpuacct") }, own: [join(fs, "systemd"), join(fs, "unified")] });
+    assert.deepEqual(facts.systemd, { root: { memory: join(fs, "memory"), pids: join(fs, "pids"), cpu: join(fs, "cpu"), cpuacct: join(fs, "cpuacct") }, tracking: [join(fs, "systemd"), join(fs, "unified")] });
     // A container's systemd without a cgroup namespace: its root is its own cgroup.
     writeFileSync(join(init, "cgroup"), "1:name=systemd:/garden/c1/init.scope\n");
     assert.equal(cgroupFacts(fs, proc, init, run).systemd?.root.memory, join(fs, "memory", "garden", "c1"));

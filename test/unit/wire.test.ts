@@ -131,7 +131,7 @@ describe("every verb's plan, through the built helper", { skip }, () => {
   });
   it("a start and a stop in a systemd scope (hybrid), with its properties", () => {
     const placement: Placement = {
-      version: 1, manager: "systemd", delegable: null, why: null, also: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"],
+      version: 1, manager: "systemd", delegable: null, why: null, tracking: ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"],
       base: { memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids", cpu: "/sys/fs/cgroup/cpu", cpuacct: "/sys/fs/cgroup/cpuacct" },
     };
     const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupIn(placement, root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100, cpus: 1.5, cpuWeight: 50 });
