@@ -22,12 +22,24 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The socket and the bounds below are constants of the helper's bytes:
+ * build/build.mjs defines none of them, so nothing a job, the CLI or the
+ * environment says at run time points the helper at another socket. Only
+ * the unit test of this client (test/unit/systemd-client.test.ts) compiles
+ * it with -DSYSTEMD_SOCKET=<its fake systemd's socket> and shorter bounds. */
+#ifndef SYSTEMD_SOCKET
 #define SYSTEMD_SOCKET "/run/systemd/private"
+#endif
+_Static_assert(sizeof SYSTEMD_SOCKET <= sizeof ((struct sockaddr_un *)0)->sun_path, "SYSTEMD_SOCKET fits a socket address");
 /* How long one conversation may take: systemd answers in milliseconds on a
  * VM, in seconds on an emulated one that is busy. A stop waits less: what
  * systemd has not removed by then, cgroup.c does. */
+#ifndef START_TIMEOUT_MS
 #define START_TIMEOUT_MS 60000ULL
+#endif
+#ifndef STOP_TIMEOUT_MS
 #define STOP_TIMEOUT_MS 20000ULL
+#endif
 /* How often a start meets a scope of its name that is still going away. */
 #define EXISTS_RETRIES 100
 /* The largest message built or kept; a larger one (a signal about some
