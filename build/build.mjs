@@ -35,18 +35,25 @@ function have(cmd) {
   }
 }
 
-/** A static C program from the .c files of one directory of helper-c/. */
-function compile(src, out) {
-  mkdirSync(dirname(out), { recursive: true });
-  const sources = readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f));
+/** The compiler and flags of the helper's programs, with the generated headers (wire.h) taken from
+ * gen: also those of the driver test/unit/systemd-client.test.ts builds around helper-c/systemd.c. */
+export function helperToolchain(gen = join(dist, "gen")) {
   const cc = have("musl-gcc") ? "musl-gcc" : "gcc";
   // musl ships no kernel headers: take linux/ and asm/ from the system, after musl's own.
   const kernelHeaders = cc === "musl-gcc" ? ["-idirafter", "/usr/include", "-idirafter", "/usr/include/x86_64-linux-gnu"] : [];
   const flags = [
     "-static", "-Os", "-s", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wl,--build-id=none",
-    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${join(top, "helper-c")}=helper-c`, `-I${join(dist, "gen")}`,
+    "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", `-ffile-prefix-map=${join(top, "helper-c")}=helper-c`, `-I${gen}`,
     ...kernelHeaders,
   ];
+  return { cc, flags };
+}
+
+/** A static C program from the .c files of one directory of helper-c/. */
+function compile(src, out) {
+  mkdirSync(dirname(out), { recursive: true });
+  const sources = readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f));
+  const { cc, flags } = helperToolchain();
   execFileSync(cc, [...flags, "-o", out + ".tmp", ...sources], { stdio: "inherit" });
   renameSync(out + ".tmp", out);
   const bytes = readFileSync(out);
