@@ -4,6 +4,7 @@
 #include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,12 +14,70 @@
 static int log_fd = -1;
 static const char *prefix = "bpm", *base = "";
 
+/* Why a log could not be opened, cut to fit (a long path makes a long message). */
+static __attribute__((format(printf, 3, 4))) void say(char *why, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* mkdir -p: what is missing of dir and its parents, root's, 0755 (the last
+ * 0700 until its owner is set); the parents through root's own symlinks
+ * (/var/vcap/sys on a BOSH VM), as any mkdir -p goes. */
+static int make_dirs(char *dir, char *why, size_t cap) {
+    for (char *slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = '\0';
+        int bad = mkdir(dir, slash ? 0755 : 0700) && errno != EEXIST;
+        if (bad) say(why, cap, "create %s: %s", dir, strerror(errno));
+        if (slash) *slash = '/';
+        if (bad) return -1;
+        if (!slash) return 0;
+    }
+}
+
+/* The job's log directory, made if missing, opened without following a
+ * symlink, then the job's and 0750 on the descriptor; -1 and why. */
+static int open_log_dir(const struct job_plan *j, char *dir, char *why, size_t cap) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        if (make_dirs(dir, why, cap)) return -1;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        /* O_DIRECTORY says ENOTDIR for a symlink too: it is named for what it is. */
+        int e = errno;
+        struct stat st;
+        if (!lstat(dir, &st) && S_ISLNK(st.st_mode)) say(why, cap, "refusing to open symlink at %s", dir);
+        else say(why, cap, "open %s: %s", dir, strerror(e));
+        return -1;
+    }
+    if (fchown(fd, j->log_uid, j->log_gid) || fchmod(fd, 0750)) {
+        say(why, cap, "set the owner of %s: %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* The opener behind open_job_log: -1 and the reason in why instead of dying. */
 static int try_open_job_log(const struct job_plan *j, const char *path, char *why, size_t cap) {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash || slash == path || !slash[1] || (size_t)(slash - path) >= sizeof dir) {
+        say(why, cap, "%s: not a file in a log directory", path);
+        return -1;
+    }
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    int dirfd = open_log_dir(j, dir, why, cap);
+    if (dirfd < 0) return -1;
+    int fd = openat(dirfd, slash + 1, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    int e = errno;
+    close(dirfd);
     if (fd < 0) {
-        if (errno == ELOOP) snprintf(why, cap, "refusing to open symlink at %s", path);
-        else snprintf(why, cap, "open %s: %s", path, strerror(errno));
+        if (e == ELOOP) say(why, cap, "refusing to open symlink at %s", path);
+        else say(why, cap, "open %s: %s", path, strerror(e));
         return -1;
     }
     struct stat st;
@@ -29,7 +88,7 @@ static int try_open_job_log(const struct job_plan *j, const char *path, char *wh
     else if (st.st_nlink != 1) snprintf(links, sizeof links, "it has %lu hard links", (unsigned long)st.st_nlink), refusal = links;
     else if (fchown(fd, j->log_uid, j->log_gid) || fchmod(fd, 0600)) refusal = strerror(errno);
     if (refusal) {
-        snprintf(why, cap, "refusing to open %s: %s", path, refusal);
+        say(why, cap, "refusing to open %s: %s", path, refusal);
         close(fd);
         return -1;
     }

@@ -6,8 +6,14 @@
  * data). Opened once, without following a symlink, as the CLI opens it. */
 
 /* Opens a log file of the job (bpm.log, a process's stdout or stderr log)
- * for appending, as the job's owner, mode 0600; dies with "refusing to open
- * symlink at PATH" on a symlink, or if it is not a plain file of its own. */
+ * for appending, the one way every file a job can write is opened: its
+ * directory (the job's log dir) is made if missing (parents root's, 0755),
+ * opened without following a symlink, and made the job's, 0750, on the
+ * descriptor; the file is opened from it with openat(), without following a
+ * symlink, and must be a regular file with one link (a hard link the job
+ * made could be a host file); then the job's, 0600, on the descriptor. Dies
+ * with "refusing to open symlink at PATH" (or DIR) on a symlink, and with
+ * "refusing to open PATH: ..." if it is not a plain file of its own. */
 int open_job_log(const struct job_plan *job, const char *path);
 /* Opens the job's bpm.log (open_job_log). No bpm.log: no-op. Where it is
  * only wanted (stop: a job must not be able to make its stop fail), a
