@@ -108,13 +108,14 @@ void bpmlog_open(const struct job_plan *j, enum bpmlog_need need) {
     base = j->log_base ? j->log_base : "";
     if (need == BPMLOG_REQUIRED) {
         log_fd = open_job_log(j, j->bpmlog);
-        return;
+    } else {
+        /* A stop goes ahead without it: what the job planted there is not written through. */
+        char why[600];
+        log_fd = try_open_job_log(j, j->bpmlog, why, sizeof why);
+        if (log_fd < 0) write_line(2, "bpm.log not written: %s\n", why);
     }
-    /* A stop goes ahead without it: what the job planted there is not written through. */
-    char why[600], line[700];
-    log_fd = try_open_job_log(j, j->bpmlog, why, sizeof why);
-    int n = log_fd < 0 ? snprintf(line, sizeof line, "bpm.log not written: %s\n", why) : 0;
-    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    /* What the CLI logged before it handed over comes first. */
+    if (log_fd >= 0 && j->loglines) write_all(log_fd, j->loglines, strlen(j->loglines));
 }
 
 void bpmlog(const char *level, const char *name, const char *extra) {

@@ -61,6 +61,7 @@ static void dump_job(const struct job_plan *j) {
     line("state", 2, j->state, j->pidfile);
     if (j->bpmlog) line("bpmlog", 2, j->bpmlog, j->log_base);
     line("logowner", 2, num(j->log_uid), num(j->log_gid));
+    if (j->loglines) line("loglines", 1, j->loglines);
     line("event", 2, j->event, j->error_prefix);
 }
 

@@ -130,6 +130,11 @@ static int job_record(struct job_plan *j, enum plan_tag t, const char *const *f)
     case TAG_STATE: j->state = f[0]; j->pidfile = f[1]; return 1;
     case TAG_BPMLOG: j->bpmlog = f[0]; j->log_base = f[1]; return 1;
     case TAG_LOGOWNER: j->log_uid = (uid_t)number(tag, f[0]); j->log_gid = (gid_t)number(tag, f[1]); return 1;
+    case TAG_LOGLINES:
+        /* Written to bpm.log as they are: whole lines only. */
+        if (!*f[0] || f[0][strlen(f[0]) - 1] != '\n') fail("plan: loglines: not whole lines");
+        j->loglines = f[0];
+        return 1;
     case TAG_EVENT: j->event = f[0]; j->error_prefix = f[1]; return 1;
     default: return 0;
     }

@@ -22,6 +22,7 @@ struct job_plan {
     const char *state, *pidfile;       /* written when it runs, removed when it stops */
     const char *bpmlog;                /* bpm.log: JSON events */
     const char *log_base;              /* the events' fixed data, as JSON members: "job":"web","process":"web" */
+    const char *loglines;              /* the CLI's events, whole lines, written first (NULL: none) */
     const char *event;                 /* event name prefix: bpm.start, bpm.run... */
     const char *error_prefix;          /* before a failure's message: "failed to start job-process: " */
     uid_t log_uid; gid_t log_gid;      /* owner of bpm.log and the process's logs */

@@ -35,12 +35,18 @@ export function jobContext(job: string, proc: string | undefined, bpmLog: LogNee
 
 /** Runs a job command between bpm.<command>.starting and bpm.<command>.complete
  * in bpm.log, the events the original's log sessions wrote (complete even
- * when the command failed, after its error). */
+ * when the command failed, after its error). start and stop hand their
+ * events over in their plan; the others have them written at once (a bpm.log
+ * bpm may not use fails them before anything happens, and operators see
+ * "starting" while a long run or shell goes on), and every command has what
+ * is left written at its end. */
 export async function logged<T>(ctx: JobContext, command: string, body: () => Promise<T> | T): Promise<T> {
   ctx.log.info(`bpm.${command}.starting`);
+  if (command !== "start" && command !== "stop") ctx.log.flush();
   try {
     return await body();
   } finally {
     ctx.log.info(`bpm.${command}.complete`, ctx.outcome);
+    ctx.log.flush();
   }
 }

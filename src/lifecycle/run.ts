@@ -88,7 +88,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
   const forward = FORWARDED.map((sig) => [sig, () => child?.kill(sig)] as const);
   for (const [sig, fn] of forward) process.on(sig, fn);
   try {
-    const launched = await launch(ctx.helper(), encodePlan(plan), {
+    const launched = await launch(ctx.helper(), encodePlan(plan, log.take()), {
       stdio: [stdin, "pipe", "pipe"],
       beforeExec: opts.beforeExec,
       // Read from the first moment: Node discards what nobody reads once the helper exits.

@@ -12,7 +12,7 @@ import { launchPlan, sayUnavailableCapabilities } from "./prepare.ts";
 export function start(ctx: JobContext, proc: ProcessConfig, how: "replace" | "wait" = "replace"): Promise<number> {
   const plan = launchPlan(ctx, proc, "start", "detach");
   sayUnavailableCapabilities(ctx, plan, "start");
-  return handOver(ctx.helper(), "start", encodePlan(plan), how).catch((e: Error) => {
+  return handOver(ctx.helper(), "start", encodePlan(plan, ctx.log.take()), how).catch((e: Error) => {
     throw new UserError(`${plan.job.errorPrefix}${e.message}`);
   });
 }

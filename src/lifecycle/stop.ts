@@ -13,12 +13,9 @@ import type { JobContext } from "./job.ts";
 
 export function stop(ctx: JobContext, how: "replace" | "wait" = "replace"): Promise<number> {
   const fsRoot = cgroupFsRoot();
-  const plan = encodeStopPlan({
-    // A bpm.log the CLI could not use is not tried again (nor reported twice) by the helper.
-    job: { ...jobBook(ctx.paths, ctx.user, "stop"), bpmLog: ctx.log.usable ? ctx.paths.bpmLog : null },
-    cgroup: cgroupLayout(fsRoot, jobCgroup(fsRoot, ctx.root, ctx.paths.id), {}),
-  });
-  return handOver(ctx.helper(), "stop", plan, how).catch((e: Error) => {
+  const cgroup = cgroupLayout(fsRoot, jobCgroup(fsRoot, ctx.root, ctx.paths.id), {});
+  const job = jobBook(ctx.paths, ctx.user, "stop");
+  return handOver(ctx.helper(), "stop", encodeStopPlan({ job, cgroup }, ctx.log.take()), how).catch((e: Error) => {
     throw failure("stop", e.message);
   });
 }

@@ -13,8 +13,7 @@ export interface JobBook {
   lock: string;
   stateFile: string;
   pidfile: string;
-  /** null: none (stop, when the CLI could not use it). */
-  bpmLog: string | null;
+  bpmLog: string;
   /** The fixed data of every event, as JSON members. */
   logBase: string;
   /** Owner of bpm.log and the process's logs. */

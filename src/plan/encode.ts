@@ -39,12 +39,14 @@ function records<K extends PlanKind>(kind: K, fill: (rec: Rec<K>) => void): Buff
   return Buffer.concat([Buffer.from(`${PLAN_VERSION} ${kind} ${body.length}\n`), body]);
 }
 
-/** The job's bookkeeping, for every command that takes its lock and reads its state. */
-function book(rec: Rec<"launch" | "refusal" | "stop">, j: JobBook): void {
+/** The job's bookkeeping, for every command that takes its lock and reads its state, and the
+ * bpm.log lines the CLI has waiting (src/runtime/bpmlog.ts), which the helper writes first. */
+function book(rec: Rec<"launch" | "refusal" | "stop">, j: JobBook, logLines: readonly string[]): void {
   rec.lock(j.lock);
   rec.state(j.stateFile, j.pidfile);
-  if (j.bpmLog) rec.bpmlog(j.bpmLog, j.logBase);
+  rec.bpmlog(j.bpmLog, j.logBase);
   rec.logowner(j.logOwner.uid, j.logOwner.gid);
+  if (logLines.length > 0) rec.loglines(logLines.join(""));
   rec.event(j.event, j.errorPrefix);
 }
 
@@ -99,16 +101,16 @@ export function encodeEnterPlan(plan: EnterPlan): Buffer {
 }
 
 /** The plan for the helper's start and launch verbs: a launch, or a refusal of one. */
-export function encodePlan(plan: StartPlan): Buffer {
+export function encodePlan(plan: StartPlan, logLines: readonly string[]): Buffer {
   if (plan.kind === "refusal") {
     return records("refusal", (rec) => {
-      book(rec, plan.job);
+      book(rec, plan.job, logLines);
       rec.refuse(plan.why);
     });
   }
   return records("launch", (rec) => {
     rec.mode(plan.mode);
-    book(rec, plan.job);
+    book(rec, plan.job, logLines);
     if (plan.job.logs) rec.logs(plan.job.logs.stdout, plan.job.logs.stderr);
     // What the helper records once the job runs (start, and run while it runs), for every later command.
     rec.record(recordBody(plan));
@@ -149,9 +151,9 @@ export interface StopPlan {
   cgroup: CgroupLayout;
 }
 
-export function encodeStopPlan(plan: StopPlan): Buffer {
+export function encodeStopPlan(plan: StopPlan, logLines: readonly string[]): Buffer {
   return records("stop", (rec) => {
-    book(rec, plan.job);
+    book(rec, plan.job, logLines);
     if (plan.job.stopTiming) rec.stoptiming(plan.job.stopTiming.graceMs, plan.job.stopTiming.quitMs, plan.job.stopTiming.killMs);
     cgroupToRemove(rec, plan.cgroup);
   });

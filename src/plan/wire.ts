@@ -26,6 +26,8 @@ export const PLAN_RECORDS = {
   // The job's bookkeeping (start, run, stop; a refusal takes the lock and reads the state too).
   lock: { fields: 1, kinds: BOOK }, state: { fields: 2, kinds: BOOK }, bpmlog: { fields: 2, kinds: BOOK },
   logowner: { fields: 2, kinds: BOOK }, event: { fields: 2, kinds: BOOK },
+  // The CLI's bpm.log lines (eventLine's, in order) from before the hand-over: the helper writes them first.
+  loglines: { fields: 1, kinds: BOOK },
   refuse: { fields: 1, kinds: ["refusal"] },
   mode: { fields: 1, kinds: LAUNCH }, record: { fields: 1, kinds: LAUNCH }, logs: { fields: 2, kinds: LAUNCH },
   stoptiming: { fields: 3, kinds: ["stop"] },

@@ -133,7 +133,7 @@ describe("the CPU controller in the job's cgroup", () => {
     const user = { name: "vcap", uid: 1000, gid: 1000, groups: [1000] };
     assert.equal(jobBook(paths, user, "start").shutdownTimeoutMs, 15_000);
     assert.equal(jobBook(paths, user, "start", { shutdownTimeoutMs: 25_000 }).shutdownTimeoutMs, 25_000);
-    const stop = encodeStopPlan({ job: jobBook(paths, user, "stop"), cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {}) });
+    const stop = encodeStopPlan({ job: jobBook(paths, user, "stop"), cgroup: cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {}) }, []);
     const fields = stop.toString("latin1").split("\0");
     assert.deepEqual(fields.slice(fields.indexOf("stoptiming"), fields.indexOf("stoptiming") + 4), ["stoptiming", "15000", "2000", "5000"]);
     // stop removes what a start with CPU limits made, without reading bpm.yml.

@@ -65,7 +65,7 @@ describe("launch plan", () => {
       ["/var/vcap/data/shared", "700", 1000, "volume"],
     ]);
     assert.equal(p.hook?.path, "/var/vcap/jobs/web/bin/pre");
-    const fields = encodePlan(p).toString().split("\0");
+    const fields = encodePlan(p, []).toString().split("\0");
     assert.deepEqual(fields.slice(fields.indexOf("hook"), fields.indexOf("hook") + 2), ["hook", "/var/vcap/jobs/web/bin/pre"]);
   });
   it("drops unrestricted volumes under a path bpm already mounts", () => {
@@ -81,7 +81,7 @@ describe("launch plan", () => {
     assert.equal(env.HOME, "/var/vcap/data/web");
   });
   it("encodes the plan as versioned, kind-named, length-prefixed NUL-separated records", () => {
-    const buf = encodePlan(plan(base + "  args: [a, 'b c']\n"));
+    const buf = encodePlan(plan(base + "  args: [a, 'b c']\n"), []);
     const nl = buf.indexOf(10);
     const [version, kind, len] = buf.subarray(0, nl).toString().split(" ");
     assert.equal(version, PLAN_VERSION);

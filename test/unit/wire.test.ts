@@ -15,7 +15,7 @@ import { cgroupLayout, jobCgroupAt, jobCgroupIn, type Placement } from "../../sr
 import { encodeEnterPlan, encodePlan, encodeStopPlan } from "../../src/plan/encode.ts";
 import { enterPlan } from "../../src/plan/enter.ts";
 import { parseRecord, type ProcessRecord } from "../../src/plan/record.ts";
-import { PLAN_KINDS, PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanKind, type PlanTag } from "../../src/plan/wire.ts";
+import { eventLine, PLAN_KINDS, PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanKind, type PlanTag } from "../../src/plan/wire.ts";
 import { startTime } from "../../src/runtime/procs.ts";
 import { bootId, isLive } from "../../src/runtime/state.ts";
 import { plan, root } from "./plan-fixture.ts";
@@ -107,22 +107,27 @@ const yaml = `processes:
 `;
 
 const vcap = { name: "vcap", uid: 1000, gid: 1000, groups: [] };
-const refusal = () => encodePlan({ kind: "refusal", job: jobBook(jobPaths(root, "web"), vcap, "start"), why: "failed to start job-process: volume /x is mount_only but /y does not exist" });
+/** The CLI's bpm.log lines before a hand-over, as BpmLog formats them. */
+const logLines = [
+  eventLine("2024-05-01T10:00:00.000Z", "info", "bpm.start.starting", { job: "web", process: "web" }),
+  eventLine("2024-05-01T10:00:00.001Z", "info", "bpm.start.unknown-config-key", { job: "web", process: "web", warning: "bpm.yml:3:1: tab\there" }),
+];
+const refusal = () => encodePlan({ kind: "refusal", job: jobBook(jobPaths(root, "web"), vcap, "start"), why: "failed to start job-process: volume /x is mount_only but /y does not exist" }, logLines);
 /** A stop as the CLI makes one: the layout a start without limits would use (v1: its cpu directories leftovers). */
 const stopPlan = (cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {})) =>
-  encodeStopPlan({ job: jobBook(jobPaths(root, "web"), vcap, "stop"), cgroup: cg });
+  encodeStopPlan({ job: jobBook(jobPaths(root, "web"), vcap, "stop"), cgroup: cg }, logLines);
 const enter = () => {
   const record = parseRecord(readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8"))!;
   return encodeEnterPlan(enterPlan(record.pid, record.entry!, { executable: "/bin/bash", args: ["--norc"], env: { HISTFILE: "" } }));
 };
 
 describe("every verb's plan, through the built helper", { skip }, () => {
-  it("start, with the reaper its init becomes", () => assertRoundTrip(encodePlan({ ...plan(yaml), reaper: "/var/vcap/data/bpm/bpm-reaper-0123" })));
-  it("run, traced from its start", () => assertRoundTrip(encodePlan(plan(yaml, "foreground", "run", true))));
+  it("start, with the reaper its init becomes", () => assertRoundTrip(encodePlan({ ...plan(yaml), reaper: "/var/vcap/data/bpm/bpm-reaper-0123" }, logLines)));
+  it("run, traced from its start", () => assertRoundTrip(encodePlan(plan(yaml, "foreground", "run", true), logLines)));
   it("a privileged start, on cgroup v1 (its cpu directory a leftover)", () => {
     const cgroup = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), { memoryBytes: 1 << 30 });
     assert.ok(cgroup.leftovers.length > 0);
-    assertRoundTrip(encodePlan({ ...plan(`${yaml}  unsafe: {privileged: true, host_pid_namespace: true}\n`), cgroup }));
+    assertRoundTrip(encodePlan({ ...plan(`${yaml}  unsafe: {privileged: true, host_pid_namespace: true}\n`), cgroup }, []));
   });
   it("a refused start", () => assertRoundTrip(refusal()));
   it("stop, on cgroup v1 and v2", () => {
@@ -136,7 +141,7 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     };
     const cg = cgroupLayout("/sys/fs/cgroup", jobCgroupIn(placement, root, "bpm-web"), { memoryBytes: 1 << 30, pids: 100, cpus: 1.5, cpuWeight: 50 });
     assert.ok(cg.scope && cg.scope.properties.length > 8);
-    assertRoundTrip(encodePlan({ ...plan(yaml), cgroup: cg }));
+    assertRoundTrip(encodePlan({ ...plan(yaml), cgroup: cg }, logLines));
     assertRoundTrip(stopPlan(cg));
   });
   it("enter (shell), from a record", () => assertRoundTrip(enter()));
@@ -147,7 +152,7 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     }
   });
   it("is refused, with the record named, when a record is cut short", () => {
-    const buf = encodePlan(plan(yaml));
+    const buf = encodePlan(plan(yaml), logLines);
     const nl = buf.indexOf(10);
     const body = buf.subarray(nl + 1);
     // Drop the last field but "end": the record before it misses a field.
@@ -159,7 +164,7 @@ describe("every verb's plan, through the built helper", { skip }, () => {
 });
 
 describe("each verb reads only its kinds of plan, and each kind only its records", { skip }, () => {
-  const plans: Record<PlanKind, () => Buffer> = { launch: () => encodePlan(plan(yaml)), refusal, enter, stop: () => stopPlan() };
+  const plans: Record<PlanKind, () => Buffer> = { launch: () => encodePlan(plan(yaml), logLines), refusal, enter, stop: () => stopPlan() };
   for (const kind of PLAN_KINDS) {
     it(`a plan of kind ${kind} with a record of another kind is refused, the record named`, () => {
       const { records } = decode(plans[kind]());
