@@ -102,8 +102,8 @@ int open_job_log(const struct job_plan *j, const char *path) {
     return fd;
 }
 
-void bpmlog_open(const struct job_plan *j, enum bpmlog_need need) {
-    if (!j->bpmlog) return;
+int bpmlog_open(const struct job_plan *j, enum bpmlog_need need) {
+    if (!j->bpmlog) return 0;
     prefix = j->event ? j->event : "bpm";
     base = j->log_base ? j->log_base : "";
     if (need == BPMLOG_REQUIRED) {
@@ -114,8 +114,16 @@ void bpmlog_open(const struct job_plan *j, enum bpmlog_need need) {
         log_fd = try_open_job_log(j, j->bpmlog, why, sizeof why);
         if (log_fd < 0) write_line(2, "bpm.log not written: %s\n", why);
     }
+    if (log_fd < 0) return -1;
     /* What the CLI logged before it handed over comes first. */
-    if (log_fd >= 0 && j->loglines) write_all(log_fd, j->loglines, strlen(j->loglines));
+    if (j->loglines) write_all(log_fd, j->loglines, strlen(j->loglines));
+    return 0;
+}
+
+int bpmlog_main(int fd) {
+    static struct log_plan plan;
+    log_plan_read(fd, &plan);
+    return bpmlog_open(&plan.job, plan.wanted ? BPMLOG_WANTED : BPMLOG_REQUIRED) ? 1 : 0;
 }
 
 void bpmlog(const char *level, const char *name, const char *extra) {

@@ -1,9 +1,10 @@
 #ifndef BPM_BPMLOG_H
 #define BPM_BPMLOG_H
 #include "plan.h"
-/* bpm.log, written by the helper for the events after the CLI handed over:
- * JSON lines in the shape the CLI writes (timestamp, level, source, message,
- * data). Opened once, without following a symlink, as the CLI opens it. */
+/* bpm.log and the process's logs: the helper alone opens the files a job can
+ * write. bpm.log holds JSON lines in the shape src/plan/wire.ts's eventLine
+ * gives them (timestamp, level, source, message, data): the CLI's, which it
+ * formats and sends in a plan, and the helper's own. */
 
 /* Opens a log file of the job (bpm.log, a process's stdout or stderr log)
  * for appending, the one way every file a job can write is opened: its
@@ -15,11 +16,17 @@
  * with "refusing to open symlink at PATH" (or DIR) on a symlink, and with
  * "refusing to open PATH: ..." if it is not a plain file of its own. */
 int open_job_log(const struct job_plan *job, const char *path);
-/* Opens the job's bpm.log (open_job_log). No bpm.log: no-op. Where it is
- * only wanted (stop: a job must not be able to make its stop fail), a
- * bpm.log that cannot be used is said on stderr and left alone. */
+/* Opens the job's bpm.log (open_job_log) and writes the CLI's lines from
+ * the plan first. No bpm.log: no-op. Where it is only wanted (stop: a job
+ * must not be able to make its stop fail), a bpm.log that cannot be used is
+ * said on stderr and left alone: -1; otherwise 0. */
 enum bpmlog_need { BPMLOG_REQUIRED, BPMLOG_WANTED };
-void bpmlog_open(const struct job_plan *job, enum bpmlog_need need);
+int bpmlog_open(const struct job_plan *job, enum bpmlog_need need);
+/* The `log` verb (run, shell, trace, and a command that failed before its
+ * hand-over): the plan on fd, bpm.log opened as bpmlog_open does, the
+ * CLI's lines written. Exits 0 once written, 1 when a wanted bpm.log could
+ * not be used (said on stderr); a required one dies: "error: WHY". */
+int bpmlog_main(int fd);
 /* One event: level "info" or "error", the plan's prefix + "." + name, and
  * the fixed data plus `extra` (JSON members, or NULL). Failing to write is
  * not a failure of the command. */

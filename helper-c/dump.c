@@ -56,12 +56,17 @@ static const char *flags(unsigned long f) {
 
 static const char *rlimit_name(int r) { return r == RLIMIT_NOFILE ? "nofile" : r == RLIMIT_CORE ? "core" : "nproc"; }
 
-static void dump_job(const struct job_plan *j) {
-    line("lock", 1, j->lock);
-    line("state", 2, j->state, j->pidfile);
+/* bpm.log, its owner and the CLI's lines: every plan that writes bpm.log has them. */
+static void dump_bpmlog(const struct job_plan *j) {
     if (j->bpmlog) line("bpmlog", 2, j->bpmlog, j->log_base);
     line("logowner", 2, num(j->log_uid), num(j->log_gid));
     if (j->loglines) line("loglines", 1, j->loglines);
+}
+
+static void dump_job(const struct job_plan *j) {
+    line("lock", 1, j->lock);
+    line("state", 2, j->state, j->pidfile);
+    dump_bpmlog(j);
     line("event", 2, j->event, j->error_prefix);
 }
 
@@ -138,6 +143,7 @@ static void dump_program(const struct program_plan *p) {
 static struct launch_plan launch;
 static struct enter_plan enter;
 static struct stop_plan stop;
+static struct log_plan logp;
 
 static void dump_launch(void) {
     const struct launch_plan *p = &launch;
@@ -181,10 +187,17 @@ static void dump_stop(void) {
     dump_cgroup_removal(&p->cg);
 }
 
+static void dump_log(void) {
+    line("kind", 1, "log");
+    dump_bpmlog(&logp.job);
+    line("logneed", 1, logp.wanted ? "wanted" : "required");
+}
+
 int plan_dump_main(const char *verb) {
     if (!strcmp(verb, "start") || !strcmp(verb, "launch")) launch_plan_read(0, &launch), dump_launch();
     else if (!strcmp(verb, "shell")) enter_plan_read(0, &enter), dump_enter();
     else if (!strcmp(verb, "stop")) stop_plan_read(0, &stop), dump_stop();
+    else if (!strcmp(verb, "log")) log_plan_read(0, &logp), dump_log();
     else fail("plan-dump: unknown verb \"%s\"", verb);
     return fflush(stdout) ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* bpm-helper: the small part of bpm that Node cannot do. The CLI extracts it
  * and runs one verb per invocation; every decision was made by the CLI. */
 #define _GNU_SOURCE
+#include "bpmlog.h"
 #include "dump.h"
 #include "launch.h"
 #include "shell.h"
@@ -29,17 +30,19 @@ int main(int argc, char **argv) {
     default_signals();
     if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
     /* Whatever bpm's caller left open (monit, a script) goes no further: fds
-     * 0-2 are all start and stop use (and 3, a plan sent on a pipe); launch
-     * and shell also get the plan and report (3) and the go-ahead (4) from
-     * the CLI. */
+     * 0-2 are all start, stop and log use (and 3, a plan sent on a pipe;
+     * log reads its plan on 0); launch and shell also get the plan and
+     * report (3) and the go-ahead (4) from the CLI. */
     int from_fd = argc == 3 && !strcmp(argv[2], "fd");
     if (!strcmp(verb, "start") || !strcmp(verb, "stop")) close_from(from_fd ? 4 : 3);
+    else if (!strcmp(verb, "log")) close_from(3);
     else close_from(5);
     if (!strcmp(verb, "start") && argc == 3) return start_main(argv[2]);
     if (!strcmp(verb, "stop") && argc == 3) return stop_main(argv[2]);
     if (!strcmp(verb, "launch")) return launch_main(3);
     if (!strcmp(verb, "shell")) return shell_main(3);
+    if (!strcmp(verb, "log")) return bpmlog_main(0);
     if (!strcmp(verb, "plan-dump") && argc == 3) return plan_dump_main(argv[2]);
     if (!strcmp(verb, "state-dump") && argc == 3) return state_dump_main(argv[2]);
-    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell | plan-dump VERB | state-dump FILE");
+    fail("usage: bpm-helper version | start env|fd | stop env|fd | launch | shell | log | plan-dump VERB | state-dump FILE");
 }

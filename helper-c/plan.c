@@ -338,6 +338,14 @@ static void stop_record(void *plan, enum plan_tag t, const char *const *f) {
     p->kill_ms = number(tag, f[2]);
 }
 
+static void log_record(void *plan, enum plan_tag t, const char *const *f) {
+    struct log_plan *p = plan;
+    if (job_record(&p->job, t, f)) return;
+    if (t != TAG_LOGNEED) not_read(t);
+    if (strcmp(f[0], "required") && strcmp(f[0], "wanted")) fail("plan: logneed: unknown need \"%s\"", f[0]);
+    p->wanted = !strcmp(f[0], "wanted");
+}
+
 /* ---- framing ---- */
 
 /* What a verb takes: its kinds of plan (1u << KIND_...), said as `takes`, and where their records go. */
@@ -495,4 +503,10 @@ void enter_plan_read(int from, struct enter_plan *p) {
 void stop_plan_read(int from, struct stop_plan *p) {
     const struct reader r = {1u << KIND_STOP, "a stop plan", stop_record, p};
     read_plan(from, &r);
+}
+
+void log_plan_read(int from, struct log_plan *p) {
+    const struct reader r = {1u << KIND_LOG, "a log plan", log_record, p};
+    read_plan(from, &r);
+    if (!p->job.bpmlog) fail("plan: a log plan without bpm.log");
 }

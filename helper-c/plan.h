@@ -141,6 +141,13 @@ struct stop_plan {
     unsigned long long grace_ms, quit_ms, kill_ms;  /* the record's shutdown timeout wins over grace_ms */
 };
 
+/* log: bpm.log and the CLI's lines for it, from a command that hands
+ * nothing over (run, shell, trace) or failed before it did. */
+struct log_plan {
+    struct job_plan job;   /* bpm.log, its owner, the lines; no lock, state or events of its own */
+    int wanted;            /* stop: a bpm.log that cannot be used is said on stderr, not a failure */
+};
+
 /* The descriptor the CLI writes one byte to once the tracer is attached. */
 #define GO_FD 4
 
@@ -159,6 +166,8 @@ void launch_plan_read(int from, struct launch_plan *p);
 void enter_plan_read(int from, struct enter_plan *p);
 /* stop. */
 void stop_plan_read(int from, struct stop_plan *p);
+/* log. */
+void log_plan_read(int from, struct log_plan *p);
 /* Where start and stop take their plan from, as the CLI says: "env"
  * (PLAN_FROM_ENV, the usual hand-over) or "fd" (descriptor 3, which the verb
  * closes once read: a plan too large for the environment, or a CLI that

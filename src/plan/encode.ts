@@ -6,7 +6,7 @@
 import { capabilityNumber } from "../config/capabilities.ts";
 import { UserError } from "../lifecycle/errors.ts";
 import { MAX_PLAN_BYTES, PLAN_RECORDS, PLAN_VERSION, type PlanKind, type PlanTag, type TagsOf } from "./wire.ts";
-import type { JobBook } from "./book.ts";
+import type { JobBook, LogBook, LogNeed } from "./book.ts";
 import type { CgroupLayout } from "./cgroup.ts";
 import type { StartPlan } from "./plan.ts";
 import { recordBody } from "./record.ts";
@@ -39,14 +39,18 @@ function records<K extends PlanKind>(kind: K, fill: (rec: Rec<K>) => void): Buff
   return Buffer.concat([Buffer.from(`${PLAN_VERSION} ${kind} ${body.length}\n`), body]);
 }
 
-/** The job's bookkeeping, for every command that takes its lock and reads its state, and the
- * bpm.log lines the CLI has waiting (src/runtime/bpmlog.ts), which the helper writes first. */
-function book(rec: Rec<"launch" | "refusal" | "stop">, j: JobBook, logLines: readonly string[]): void {
-  rec.lock(j.lock);
-  rec.state(j.stateFile, j.pidfile);
+/** bpm.log, and the lines the CLI has waiting (src/runtime/bpmlog.ts), which the helper writes first. */
+function bpmLog(rec: Rec<"launch" | "refusal" | "stop" | "log">, j: LogBook, logLines: readonly string[]): void {
   rec.bpmlog(j.bpmLog, j.logBase);
   rec.logowner(j.logOwner.uid, j.logOwner.gid);
   if (logLines.length > 0) rec.loglines(logLines.join(""));
+}
+
+/** The job's bookkeeping, for every command that takes its lock and reads its state. */
+function book(rec: Rec<"launch" | "refusal" | "stop">, j: JobBook, logLines: readonly string[]): void {
+  rec.lock(j.lock);
+  rec.state(j.stateFile, j.pidfile);
+  bpmLog(rec, j, logLines);
   rec.event(j.event, j.errorPrefix);
 }
 
@@ -156,5 +160,13 @@ export function encodeStopPlan(plan: StopPlan, logLines: readonly string[]): Buf
     book(rec, plan.job, logLines);
     if (plan.job.stopTiming) rec.stoptiming(plan.job.stopTiming.graceMs, plan.job.stopTiming.quitMs, plan.job.stopTiming.killMs);
     cgroupToRemove(rec, plan.cgroup);
+  });
+}
+
+/** The plan for the helper's log verb: bpm.log, whether the command needs it, and the lines. */
+export function encodeLogPlan(book: LogBook, need: LogNeed, logLines: readonly string[]): Buffer {
+  return records("log", (rec) => {
+    bpmLog(rec, book, logLines);
+    rec.logneed(need);
   });
 }

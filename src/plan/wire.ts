@@ -9,13 +9,14 @@ export const PLAN_VERSION = "BPMPLAN3";
 export const HELPER_VERSION = "bpm-helper 2";
 
 /** The kinds of plan, named in its header: launch, or the refusal of one (the helper's start and
- * launch verbs take either), enter (shell), stop (stop). */
-export const PLAN_KINDS = ["launch", "refusal", "enter", "stop"] as const;
+ * launch verbs take either), enter (shell), stop (stop), log (log: bpm.log lines from the CLI). */
+export const PLAN_KINDS = ["launch", "refusal", "enter", "stop", "log"] as const;
 export type PlanKind = (typeof PLAN_KINDS)[number];
 
 // Which kinds carry a record: the helper refuses a record in a plan of any other kind.
 const ALL = PLAN_KINDS;
 const BOOK = ["launch", "refusal", "stop"] as const;
+const LOGGED = [...BOOK, "log"] as const;
 const CGROUP = ["launch", "stop"] as const;
 const LAUNCH = ["launch"] as const;
 const ENTERED = ["launch", "enter"] as const;
@@ -24,10 +25,11 @@ const ENTERED = ["launch", "enter"] as const;
 export const PLAN_RECORDS = {
   end: { fields: 0, kinds: ALL },
   // The job's bookkeeping (start, run, stop; a refusal takes the lock and reads the state too).
-  lock: { fields: 1, kinds: BOOK }, state: { fields: 2, kinds: BOOK }, bpmlog: { fields: 2, kinds: BOOK },
-  logowner: { fields: 2, kinds: BOOK }, event: { fields: 2, kinds: BOOK },
-  // The CLI's bpm.log lines (eventLine's, in order) from before the hand-over: the helper writes them first.
-  loglines: { fields: 1, kinds: BOOK },
+  lock: { fields: 1, kinds: BOOK }, state: { fields: 2, kinds: BOOK }, event: { fields: 2, kinds: BOOK },
+  // bpm.log and whose the job's logs are; the CLI's bpm.log lines (eventLine's, in order), which
+  // the helper writes first; whether the command fails without bpm.log (required) or not (wanted: stop).
+  bpmlog: { fields: 2, kinds: LOGGED }, logowner: { fields: 2, kinds: LOGGED }, loglines: { fields: 1, kinds: LOGGED },
+  logneed: { fields: 1, kinds: ["log"] },
   refuse: { fields: 1, kinds: ["refusal"] },
   mode: { fields: 1, kinds: LAUNCH }, record: { fields: 1, kinds: LAUNCH }, logs: { fields: 2, kinds: LAUNCH },
   stoptiming: { fields: 3, kinds: ["stop"] },

@@ -1,32 +1,23 @@
 // bpm.log: one JSON event per line, the shape operators already grep for.
-// The CLI only formats its events and keeps them: start and stop hand them
-// to the helper in their plan (the helper writes them first, then its own),
-// other commands have them written where they stand (flush). Opened without
-// following symlinks: a symlink a job planted there fails the command
-// loudly, as in the original, unless the log is only wanted (stop: a job
-// must not be able to make its own stop fail); then the refusal is said once
-// on stderr and nothing is written.
-import { closeSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+// The CLI never opens it (nor any file a job can write): it formats its
+// events and keeps them here until the helper, the one opener
+// (helper-c/bpmlog.c), writes them: start and stop carry them in the plan
+// they hand over, other commands have the helper's log verb write them
+// (src/lifecycle/job.ts).
+import type { LogNeed } from "../plan/book.ts";
 import { eventLine } from "../plan/wire.ts";
-import { describeError, ensureDir, openAppend, RefusedFile, type Owner } from "./files.ts";
 
 export type Level = "debug" | "info" | "error";
-/** required: a bpm.log bpm may not use fails the command; wanted: it is skipped, with a word on stderr. */
-export type LogNeed = "required" | "wanted";
 
 export class BpmLog {
-  private readonly path: string;
-  private readonly owner: Owner;
   private readonly base: Record<string, unknown>;
-  private readonly need: LogNeed;
-  /** Lines formatted and not yet handed on, in order. */
+  /** Whether the command fails without bpm.log (the helper's log verb is told). */
+  readonly need: LogNeed;
+  /** Lines formatted and not yet handed over, in order. */
   private pending: string[] = [];
-  /** Set once opening failed: nothing more is kept, tried or said. */
+  /** Set once the helper could not use bpm.log: nothing more is kept, tried or said. */
   private refused = false;
-  constructor(path: string, owner: Owner, base: Record<string, unknown>, need: LogNeed = "required") {
-    this.path = path;
-    this.owner = owner;
+  constructor(base: Record<string, unknown>, need: LogNeed) {
     this.base = base;
     this.need = need;
   }
@@ -48,26 +39,9 @@ export class BpmLog {
     return lines;
   }
 
-  /** Writes the lines waiting to bpm.log now. */
-  flush(): void {
-    const lines = this.take();
-    if (lines.length === 0) return;
-    let fd: number;
-    try {
-      ensureDir(dirname(this.path), 0o750, this.owner);
-      fd = openAppend(this.path, 0o600, this.owner);
-    } catch (e) {
-      this.refused = true;
-      if (e instanceof RefusedFile && this.need === "required") throw e;
-      if (this.need === "wanted") process.stderr.write(`bpm.log not written: ${e instanceof RefusedFile ? e.message : `open ${this.path}: ${describeError(e)}`}\n`);
-      return;
-    }
-    try {
-      writeSync(fd, lines.join(""));
-    } catch {
-      // A full disk, say: the log must not fail the command.
-    } finally {
-      closeSync(fd);
-    }
+  /** The helper could not use bpm.log (and said so, or the command fails with why). */
+  refuse(): void {
+    this.refused = true;
+    this.pending = [];
   }
 }

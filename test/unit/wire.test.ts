@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { jobPaths } from "../../src/bosh/paths.ts";
-import { jobBook } from "../../src/plan/book.ts";
+import { jobBook, logBook, type LogNeed } from "../../src/plan/book.ts";
 import { cgroupLayout, jobCgroupAt, jobCgroupIn, type Placement } from "../../src/plan/cgroup.ts";
-import { encodeEnterPlan, encodePlan, encodeStopPlan } from "../../src/plan/encode.ts";
+import { encodeEnterPlan, encodeLogPlan, encodePlan, encodeStopPlan } from "../../src/plan/encode.ts";
 import { enterPlan } from "../../src/plan/enter.ts";
 import { parseRecord, type ProcessRecord } from "../../src/plan/record.ts";
 import { eventLine, PLAN_KINDS, PLAN_RECORDS, PLAN_VERSION, RECORD_KEYS as K, type PlanKind, type PlanTag } from "../../src/plan/wire.ts";
@@ -65,7 +65,7 @@ function canonical({ kind, records }: { kind: PlanKind; records: string[][] }): 
 }
 
 /** The helper's verbs, and the kinds of plan each takes. */
-const VERBS = { start: ["launch", "refusal"], launch: ["launch", "refusal"], shell: ["enter"], stop: ["stop"] } as const satisfies Record<string, readonly PlanKind[]>;
+const VERBS = { start: ["launch", "refusal"], launch: ["launch", "refusal"], shell: ["enter"], stop: ["stop"], log: ["log"] } as const satisfies Record<string, readonly PlanKind[]>;
 const verbsOf = (kind: PlanKind) => (Object.keys(VERBS) as (keyof typeof VERBS)[]).filter((v) => (VERBS[v] as readonly PlanKind[]).includes(kind));
 
 /** What the helper's verb reads of a plan, printed back (plan-dump VERB). */
@@ -116,6 +116,8 @@ const refusal = () => encodePlan({ kind: "refusal", job: jobBook(jobPaths(root, 
 /** A stop as the CLI makes one: the layout a start without limits would use (v1: its cpu directories leftovers). */
 const stopPlan = (cg = cgroupLayout("/sys/fs/cgroup", jobCgroupAt(1, "/sys/fs/cgroup", root, "bpm-web"), {})) =>
   encodeStopPlan({ job: jobBook(jobPaths(root, "web"), vcap, "stop"), cgroup: cg }, logLines);
+/** bpm.log lines for the helper's log verb, as run, shell and trace send them (stop's only wanted). */
+const logPlan = (need: LogNeed = "required") => encodeLogPlan(logBook(jobPaths(root, "web"), vcap), need, logLines);
 const enter = () => {
   const record = parseRecord(readFileSync(join(RECORDS, "v3-v1-cgroups.state"), "utf8"))!;
   return encodeEnterPlan(enterPlan(record.pid, record.entry!, { executable: "/bin/bash", args: ["--norc"], env: { HISTFILE: "" } }));
@@ -145,6 +147,10 @@ describe("every verb's plan, through the built helper", { skip }, () => {
     assertRoundTrip(stopPlan(cg));
   });
   it("enter (shell), from a record", () => assertRoundTrip(enter()));
+  it("log, required and wanted", () => {
+    assertRoundTrip(logPlan("required"));
+    assertRoundTrip(logPlan("wanted"));
+  });
   it("carried every record of every kind above", () => {
     for (const kind of PLAN_KINDS) {
       const all = (Object.keys(PLAN_RECORDS) as PlanTag[]).filter((t) => t !== "end" && (PLAN_RECORDS[t].kinds as readonly PlanKind[]).includes(kind));
@@ -164,7 +170,7 @@ describe("every verb's plan, through the built helper", { skip }, () => {
 });
 
 describe("each verb reads only its kinds of plan, and each kind only its records", { skip }, () => {
-  const plans: Record<PlanKind, () => Buffer> = { launch: () => encodePlan(plan(yaml), logLines), refusal, enter, stop: () => stopPlan() };
+  const plans: Record<PlanKind, () => Buffer> = { launch: () => encodePlan(plan(yaml), logLines), refusal, enter, stop: () => stopPlan(), log: () => logPlan() };
   for (const kind of PLAN_KINDS) {
     it(`a plan of kind ${kind} with a record of another kind is refused, the record named`, () => {
       const { records } = decode(plans[kind]());
