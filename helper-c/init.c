@@ -32,7 +32,8 @@ void block_signals(sigset_t *set, sigset_t *old) {
     if (sigprocmask(SIG_BLOCK, set, old)) die("sigprocmask");
 }
 
-void forward_until_child(const sigset_t *set, pid_t to) {
+/* Waits for one of set's signals: forwards each to `to` and returns on SIGCHLD. */
+static void forward_until_child(const sigset_t *set, pid_t to) {
     for (;;) {
         siginfo_t info;
         int sig = sigwaitinfo(set, &info);

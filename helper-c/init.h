@@ -8,8 +8,6 @@ __attribute__((noreturn)) void init_main(const struct launch_plan *plan, int sta
 /* Signals bpm forwards to the job (and, in the foreground, to the init). */
 extern const int forwarded_signals[];
 void block_signals(sigset_t *set, sigset_t *old);
-/* Waits for one of set's signals: forwards each to `to` and returns on SIGCHLD. */
-void forward_until_child(const sigset_t *set, pid_t to);
 /* Exit status of a child as a shell reports it: code, or 128+signal. */
 int shell_status(int wstatus);
 #endif

@@ -13,6 +13,7 @@
 #include "prepare.h"
 #include "state.h"
 #include "systemd.h"
+#include "tee.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,6 +124,7 @@ int launch_container(struct launch_plan *p, const struct job_io *io, struct laun
         close(report[0]);
         if (lock_fd >= 0) close(lock_fd); /* the lock stays with the helper, not the container */
         bpmlog_forget();
+        if (io->tee) tee_forget(io->tee);
         report_fd = report[1];
         /* Detached: a session of its own, and none of the caller's descriptors. */
         if (p->detach && setsid() < 0) die("setsid");
@@ -231,9 +234,26 @@ int launch_main(int fd) {
     launch_fresh_cgroup(&plan, have ? &st : NULL);
     cgroup_made = 1;
 
-    struct job_io io = {0, 1, 2};
+    /* The job's output comes to us, for its logs and bpm's terminal (our
+     * stdout and stderr). A terminal that goes away (bpm run JOB | head)
+     * must not end us: SIGPIPE is blocked, so such a write fails with EPIPE
+     * instead. Blocked, not ignored: the hook and the job start with no
+     * signal blocked, whereas an ignored one would stay ignored across exec. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    if (sigprocmask(SIG_BLOCK, &pipe_set, NULL)) die("sigprocmask");
+    int out_log = open_job_log(&plan.job, plan.stdout_log);
+    int err_log = open_job_log(&plan.job, plan.stderr_log);
+    static struct tee tee;
+    struct job_io io = {0, -1, -1, &tee};
+    tee_open(&tee, out_log, err_log, &io.out, &io.err);
     struct launched l;
-    if (launch_container(&plan, &io, &l, report_pid)) {
+    int failed = launch_container(&plan, &io, &l, report_pid);
+    /* The init and the hook have theirs: the pipes end when the job's processes are gone. */
+    close(io.out);
+    close(io.err);
+    if (failed) {
         /* The init never got the job going: it exits with the exec's status (127, 126). */
         char line[800];
         int n = snprintf(line, sizeof line, "error: %s\n", l.said);
@@ -246,15 +266,14 @@ int launch_main(int fd) {
         write_str(fd, "ok\n");
     }
 
+    /* launch_container blocked the signals bpm passes on: they come here, for the init. */
     sigset_t set;
     sigemptyset(&set);
     for (const int *s = forwarded_signals; *s; s++) sigaddset(&set, *s);
-    sigaddset(&set, SIGCHLD);
-    int w = 0;
-    for (;;) {
-        forward_until_child(&set, l.init);
-        if (waitpid(l.init, &w, WNOHANG) == l.init) break;
-    }
+    int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sigfd < 0) die("signalfd");
+    int w = tee_wait(&tee, l.init, sigfd);
+    close(sigfd);
     /* Whatever the job left (it had no pid namespace of its own, say) ends here. */
     long long oom = cgroup_oom_kills(&plan.cg);
     char why[600];
@@ -262,6 +281,8 @@ int launch_main(int fd) {
     recorded = 0;
     if (cgroup_remove(&plan.cg, why, sizeof why)) fail("%s", why);
     cgroup_made = 0;
+    /* The job's processes are all gone: the rest of their output, then the exit. */
+    tee_drain(&tee);
     char line[64];
     int n = snprintf(line, sizeof line, "exit %d %lld\n", shell_status(w), oom);
     write_all(fd, line, (size_t)n);

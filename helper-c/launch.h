@@ -3,8 +3,11 @@
 #include "plan.h"
 #include "state.h"
 
-/* The container's stdin, stdout and stderr (also the hook's out and err). */
-struct job_io { int in, out, err; };
+/* The container's stdin, stdout and stderr (also the hook's out and err),
+ * and, in the foreground, the tee that copies what comes out of them while
+ * the helper waits for the hook and the job (NULL: start, the logs themselves). */
+struct tee;
+struct job_io { int in, out, err; struct tee *tee; };
 
 struct launched {
     pid_t init;                     /* the container's init, host pid */
@@ -22,7 +25,7 @@ int launch_container(struct launch_plan *plan, const struct job_io *io, struct l
 void launch_fresh_cgroup(const struct launch_plan *plan, const struct state *dead);
 /* The `launch` verb (bpm run, trace --startup): the plan comes on fd and the
  * report goes back on it: "running PID" (nothing done), or "pid PID START",
- * then "ok" or "error: ...", and at the end "exit STATUS OOM-KILLS". Exits
- * with the job's status. */
+ * then "ok" or "error: ...", and at the end "exit STATUS OOM-KILLS", once
+ * the job's output is all copied (tee.h). Exits with the job's status. */
 int launch_main(int fd);
 #endif

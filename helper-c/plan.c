@@ -490,6 +490,7 @@ void launch_plan_read(int from, struct launch_plan *p) {
         if (!p->refuse) fail("plan: a refusal without its reason");
         return;
     }
+    if (!p->stdout_log) fail("plan: a launch without the process's logs");
     program_check(&p->prog);
     p->prepare.hook_envp[p->prepare.hook_envc] = NULL;
 }

@@ -6,6 +6,7 @@
 #include "launch.h"
 #include "init.h"
 #include "paths.h"
+#include "tee.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -74,9 +75,11 @@ void prepare_run_hook(const struct prepare_plan *p, const struct job_io *io) {
     while (n < 0 && errno == EINTR);
     close(errpipe[0]);
     int w;
-    while (waitpid(pid, &w, 0) < 0) {
-        if (errno != EINTR) die("prestart hook failed: wait");
-    }
+    /* In the foreground its output is copied meanwhile: a full pipe would hold it (and us) forever. */
+    if (io->tee) w = tee_wait(io->tee, pid, -1);
+    else
+        while (waitpid(pid, &w, 0) < 0)
+            if (errno != EINTR) die("prestart hook failed: wait");
     if (n == (ssize_t)sizeof e) fail("prestart hook failed: exec %s: %s", p->hook, strerror(e));
     if (w != 0) fail("prestart hook failed: exit status %d", shell_status(w));
 }

@@ -51,7 +51,7 @@ int start_main(const char *how) {
 
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) die("open /dev/null");
-    struct job_io io = {devnull, open_job_log(&plan.job, plan.stdout_log), open_job_log(&plan.job, plan.stderr_log)};
+    struct job_io io = {devnull, open_job_log(&plan.job, plan.stdout_log), open_job_log(&plan.job, plan.stderr_log), NULL};
     struct launched l;
     if (launch_container(&plan, &io, &l, NULL)) fail("%s", l.said);
     /* A job that has already exited is recorded all the same: it reads "failed", with its exit. */

@@ -1,21 +1,19 @@
 // `bpm run`: the process in the foreground, in the same isolation as start,
-// its output appended to the logs and copied to the terminal as it comes,
-// bpm's signals passed on, and its exit status returned. Nothing is left:
+// bpm's signals passed on, and its exit status returned. Its output goes to
+// the logs and to the terminal as it comes, copied by the helper (which
+// opens the logs, as it opens every file a job can write). Nothing is left:
 // no pidfile, no state, no cgroup.
 import type { ChildProcess } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import type { Readable } from "node:stream";
 import { isatty } from "node:tty";
 import type { ProcessConfig } from "../config/schema.ts";
-import { ensureDir, openAppend } from "../runtime/files.ts";
 import { encodePlan } from "../plan/encode.ts";
 import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { readExit } from "../runtime/state.ts";
 import { ERROR_PREFIX } from "./errors.ts";
 import { FORWARDED_SIGNALS } from "../plan/wire.ts";
 import { UserError, type JobContext } from "./job.ts";
-import { launchPlan, refusal, sayUnavailableCapabilities } from "./prepare.ts";
+import { launchPlan, sayUnavailableCapabilities } from "./prepare.ts";
 
 export interface RunResult {
   status: number;
@@ -37,71 +35,32 @@ export interface RunOptions {
 // the init's list (src/plan/wire.ts) but WINCH, as the job has no terminal of bpm's.
 const FORWARDED = FORWARDED_SIGNALS.filter((s) => s !== "WINCH").map((s) => `SIG${s}` as const);
 
-/** Appends each chunk to the log and copies it to the terminal, in order. */
-function tee(from: Readable, logFd: number, to: NodeJS.WriteStream): Promise<void> {
-  let logOk = true;
-  let toOk = true;
-  to.on("error", () => (toOk = false)); // e.g. `bpm run ... | head`: the log still gets everything
-  return new Promise((resolve) => {
-    from.on("data", (chunk: Buffer) => {
-      if (logOk) {
-        try {
-          for (let off = 0; off < chunk.length; ) off += writeSync(logFd, chunk, off);
-        } catch {
-          logOk = false;
-        }
-      }
-      if (toOk && !to.write(chunk)) {
-        from.pause();
-        to.once("drain", () => from.resume());
-      }
-    });
-    from.on("end", resolve);
-    from.on("error", () => resolve());
-  });
-}
-
 const signalName = (n: number) => Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0]?.replace(/^SIG/, "") ?? String(n);
 
 export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions = {}): Promise<RunResult> {
   const { paths, log } = ctx;
   const event = opts.event ?? "run";
-  let plan = launchPlan(ctx, proc, event, "foreground", opts.beforeExec !== undefined);
-  let logs: Logs | null = null;
-  // Refused already: nothing will run, the logs stay as they are.
-  if (plan.kind === "launch") {
-    try {
-      logs = openLogs(ctx);
-    } catch (e) {
-      // The helper decides under the lock: nothing if the process runs, else this.
-      plan = refusal(ctx, event, (e as Error).message);
-    }
-  }
+  const plan = launchPlan(ctx, proc, event, "foreground", opts.beforeExec !== undefined);
   sayUnavailableCapabilities(ctx, plan, event);
-  let copied: Promise<unknown> = Promise.resolve();
   // A terminal stays with bpm: the job gets /dev/null instead (TIOCSTI).
   const stdin = isatty(0) ? "ignore" : "inherit";
   let child: ChildProcess | undefined;
-  // To the helper from the moment it exists: the job may be running (and
-  // printing) before the helper's report arrives. A signal before the launch
-  // ends the helper, and with it the run.
+  // To the helper from the moment it exists: the job may be running before
+  // the helper's report arrives. A signal before the launch ends the helper,
+  // and with it the run.
   const forward = FORWARDED.map((sig) => [sig, () => child?.kill(sig)] as const);
   for (const [sig, fn] of forward) process.on(sig, fn);
   try {
+    // bpm's stdout and stderr go to the helper, which writes the job's output there after its logs.
     const launched = await launch(ctx.helper(), encodePlan(plan, log.take()), {
-      stdio: [stdin, "pipe", "pipe"],
+      stdio: [stdin, "inherit", "inherit"],
       beforeExec: opts.beforeExec,
-      // Read from the first moment: Node discards what nobody reads once the helper exits.
-      onSpawn: (c) => {
-        child = c;
-        if (logs) copied = Promise.all([tee(c.stdout!, logs.out, process.stdout), tee(c.stderr!, logs.err, process.stderr)]);
-      },
+      onSpawn: (c) => (child = c),
     });
     if (launched.alreadyRunning) return { status: 0 };
     // Refused, or failed before the container existed: a message of its own, exit 1.
     if (launched.failure && launched.pid === 0) throw new UserError(plan.kind === "refusal" ? launched.failure : `${plan.job.errorPrefix}${launched.failure}`);
     const { status, oomKills } = await launched.exit;
-    await copied;
     const exit = readExit(paths);
     // The cgroup's count, else (a systemd scope, gone with the init) what the init recorded.
     const why = status === 0 ? undefined : describe(launched.failure, exit, (oomKills ?? exit?.oomKills ?? 0) > 0, status);
@@ -112,29 +71,7 @@ export async function run(ctx: JobContext, proc: ProcessConfig, opts: RunOptions
     throw e;
   } finally {
     for (const [sig, fn] of forward) process.off(sig, fn);
-    logs?.close();
   }
-}
-
-/** The process's stdout and stderr logs, open for appending, for the copies. */
-interface Logs {
-  out: number;
-  err: number;
-  close: () => void;
-}
-
-/** The log files, in a log directory made without following symlinks. */
-function openLogs(ctx: JobContext): Logs {
-  ensureDir(ctx.paths.logDir, 0o750, ctx.user);
-  const out = openAppend(ctx.paths.stdoutLog, 0o600, ctx.user);
-  let err: number;
-  try {
-    err = openAppend(ctx.paths.stderrLog, 0o600, ctx.user);
-  } catch (e) {
-    closeSync(out);
-    throw e;
-  }
-  return { out, err, close: () => (closeSync(out), closeSync(err)) };
 }
 
 function describe(failure: string | undefined, exit: ReturnType<typeof readExit>, oomKilled: boolean, status: number): string {

@@ -29,7 +29,7 @@ export interface JobBook extends LogBook {
   event: string;
   /** Before a failure's message, as the contract words it. */
   errorPrefix: string;
-  /** The process's logs, opened by the helper (start); null when the CLI holds them (run). */
+  /** The process's logs, opened by the helper (start, run, trace --startup); null for stop. */
   logs: { stdout: string; stderr: string } | null;
   /** Recorded in the state at start, used by stop. */
   shutdownSignal: "TERM" | "INT";
@@ -61,7 +61,7 @@ export function jobBook(paths: JobPaths, user: Identity, command: "start" | "sto
     ...logBook(paths, user),
     event,
     errorPrefix: ERROR_PREFIX[command],
-    logs: command === "start" ? { stdout: paths.stdoutLog, stderr: paths.stderrLog } : null,
+    logs: command === "stop" ? null : { stdout: paths.stdoutLog, stderr: paths.stderrLog },
     shutdownSignal: opts.shutdownSignal ?? "TERM",
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? STOP_TIMING.graceMs,
     stopTiming: command === "stop" ? STOP_TIMING : null,

@@ -26,7 +26,7 @@ export interface LaunchOptions {
   /** Startup tracing: called once the init exists while the job waits before
    * exec; when it resolves, the job is let go. */
   beforeExec?: (initPid: number) => Promise<void>;
-  /** Called right after the spawn, before any output can be lost (run's tee). */
+  /** Called right after the spawn (run passes bpm's signals on from then). */
   onSpawn?: (child: ChildProcess) => void;
 }
 

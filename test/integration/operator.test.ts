@@ -2,7 +2,7 @@
 // inside a running job, trace it (attached, or from its first instruction).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { containerId } from "../../src/bosh/paths.ts";
@@ -81,6 +81,37 @@ describe("bpm run", { skip: skipUnlessRoot }, () => {
     const errs = Array.from({ length: 15 }, (_, i) => `${(i + 1) * 100000}\n`).join("");
     assert.equal(res.stderr, errs);
     assert.equal(r.log("chatty", "chatty", "stderr"), errs);
+  });
+
+  it("logs the whole output and exits with the job's status when nobody reads the terminal any more (| head)", () => {
+    const r = root();
+    // More than any pipe holds, after how the job's signals are set: SIGPIPE
+    // at its default (the helper copying the output does not let it die of one).
+    r.job("headed", bashJob("headed", "grep -E '^Sig(Blk|Ign):' /proc/self/status; seq 1 300000; exit 3"));
+    const res = spawnSync("bash", ["-c", '"$0" run headed | head -c 10; echo "bpm exited ${PIPESTATUS[0]}" >&2', BPM], {
+      env: { ...process.env, BPM_BOSH_ROOT: r.path }, encoding: "utf8", timeout: 60_000,
+    });
+    assert.equal(res.signal, null, "bpm run hung once its stdout was closed");
+    assert.equal(res.stdout, "SigBlk:\t00");
+    assert.equal(res.stderr, "Error: failed to run job-process: exited with code 3 (exit status 3)\nbpm exited 3\n");
+    const seq = spawnSync("seq", ["1", "300000"], { encoding: "utf8", maxBuffer: 16 << 20 }).stdout;
+    assert.ok(r.log("headed") === `SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n${seq}`, `the log holds ${r.log("headed").length} bytes`);
+  });
+
+  it("copies what the pre_start hook writes, however much, to the log and the terminal before the job's", () => {
+    const r = root();
+    const hook = `${r.path}/jobs/hooked/bin/pre-start`;
+    mkdirSync(`${r.path}/jobs/hooked/bin`, { recursive: true });
+    // More than a pipe holds: the helper copies while it waits for the hook.
+    writeFileSync(hook, "#!/bin/bash\nseq 1 100000\necho hook-err >&2\n", { mode: 0o755 });
+    r.job("hooked", bashJob("hooked", "echo job", `  hooks: {pre_start: ${hook}}\n`));
+    const res = spawnSync(BPM, ["run", "hooked"], { env: { ...process.env, BPM_BOSH_ROOT: r.path }, encoding: "utf8", maxBuffer: 16 << 20, timeout: 60_000 });
+    assert.equal(res.status, 0, res.stderr);
+    const expected = spawnSync("seq", ["1", "100000"], { encoding: "utf8", maxBuffer: 16 << 20 }).stdout + "job\n";
+    assert.ok(res.stdout === expected, `the terminal got ${res.stdout.length} bytes of ${expected.length}`);
+    assert.ok(r.log("hooked") === expected, "the log holds the same");
+    assert.equal(res.stderr, "hook-err\n");
+    assert.equal(r.log("hooked", "hooked", "stderr"), "hook-err\n");
   });
 
   it("shows output as it comes, not at exit", async () => {
