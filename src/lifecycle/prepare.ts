@@ -106,7 +106,7 @@ function warnLimitsNotHeld(ctx: JobContext, event: LaunchEvent, cg: JobCgroup, l
 }
 
 /** A plan that launches nothing: the helper checks, under the lock, whether the process runs; if not it fails with why. */
-export function refusal(ctx: JobContext, event: LaunchEvent, why: string): RefusalPlan {
+function refusal(ctx: JobContext, event: LaunchEvent, why: string): RefusalPlan {
   return { kind: "refusal", job: jobBook(ctx.paths, ctx.user, event), why };
 }
 

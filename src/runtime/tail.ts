@@ -6,7 +6,6 @@
 // size without a newline (Node cannot seek past the holes), and a longer
 // line is printed as its end, after CUT_MARKER.
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { RefusedFile } from "./files.ts";
 
 /** Looking back for newlines: one page-cache-friendly window at a time. */
 const CHUNK = 64 * 1024;
@@ -33,13 +32,13 @@ export function openLog(path: string): LogFile | null {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return null;
-    if (code === "ELOOP") throw new RefusedFile(`refusing to open symlink at ${path}`);
+    if (code === "ELOOP") throw new Error(`refusing to open symlink at ${path}`);
     throw e;
   }
   const st = fstatSync(fd);
   if (!st.isFile()) {
     closeSync(fd);
-    throw new RefusedFile(`refusing to read ${path}: not a regular file`);
+    throw new Error(`refusing to read ${path}: not a regular file`);
   }
   return { path, fd, ino: st.ino, pos: 0 };
 }
