@@ -230,15 +230,20 @@ describe("the liveness rule, the same on both sides", { skip }, () => {
   const withPid = (pid: number, start: number) => v3.replace(/^pid .*$/m, `${K.pid} ${pid}`).replace(/^start-time .*$/m, `${K.startTime} ${start}`).replace(/^boot-id .*$/m, `${K.bootId} ${bootId()}`);
 
   it("a zombie with the recorded start time, in this boot: gone (only not reaped yet)", async () => {
-    // sh forks `true`, then becomes a sleep that never reaps it.
-    const parent = spawn("/bin/sh", ["-c", "true & echo $!; exec sleep 1000"], { stdio: ["ignore", "pipe", "ignore"] });
-    try {
-      const zombie = Number(await new Promise<string>((res) => parent.stdout.once("data", (d: Buffer) => res(d.toString()))));
-      // Until the kernel shows it as a zombie (it exits at once).
-      for (let i = 0; stat(zombie).state !== "Z"; i++) {
-        assert.ok(i < 1000, `pid ${zombie} never became a zombie`);
-        await new Promise((r) => setImmediate(r));
+    // sh forks a child that waits for a byte on fd 3, then becomes a sleep that never reaps it. The
+    // child ends only once sh is the sleep: sh itself reaps a child that ended before its exec.
+    const parent = spawn("/bin/sh", ["-c", "head -c 1 <&3 >/dev/null & echo $!; exec sleep 1000 3<&-"], { stdio: ["ignore", "pipe", "ignore", "pipe"] });
+    const poll = async (what: string, done: () => boolean) => {
+      for (let i = 0; !done(); i++) {
+        assert.ok(i < 10_000, what);
+        await new Promise((r) => setTimeout(r, 1));
       }
+    };
+    try {
+      const zombie = Number(await new Promise<string>((res) => parent.stdout!.once("data", (d: Buffer) => res(d.toString()))));
+      await poll(`pid ${parent.pid} never became the sleep`, () => readFileSync(`/proc/${parent.pid}/comm`, "utf8") === "sleep\n");
+      (parent.stdio[3] as NodeJS.WritableStream).end("x");
+      await poll(`pid ${zombie} never became a zombie`, () => stat(zombie).state === "Z");
       judge("zombie", withPid(zombie, stat(zombie).start), false);
     } finally {
       parent.kill("SIGKILL");
