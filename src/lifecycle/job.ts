@@ -45,12 +45,15 @@ export function jobContext(job: string, proc: string | undefined, bpmLog: LogNee
  * over; once handed over, this process is the helper, or exits with it). */
 export async function logged<T>(ctx: JobContext, command: string, body: () => Promise<T> | T): Promise<T> {
   ctx.log.info(`bpm.${command}.starting`);
-  if (command !== "start" && command !== "stop") writeLog(ctx);
+  const early = command !== "start" && command !== "stop";
+  if (early) writeLog(ctx, ctx.log.need);
   try {
     return await body();
   } finally {
     ctx.log.info(`bpm.${command}.complete`, ctx.outcome);
-    writeLog(ctx);
+    // Once a run, shell or trace has done its work, a bpm.log the job spoiled meanwhile
+    // does not change how it ended: it is said, and the job's status stands.
+    writeLog(ctx, early ? "wanted" : ctx.log.need);
   }
 }
 
@@ -58,10 +61,9 @@ export async function logged<T>(ctx: JobContext, command: string, body: () => Pr
  * bpm.log (helper-c/bpmlog.c). Required, a bpm.log it may not use fails the
  * command with its reason; wanted, the helper says why on stderr. Either way
  * nothing more is tried. */
-function writeLog(ctx: JobContext): void {
+function writeLog(ctx: JobContext, need: LogNeed): void {
   const lines = ctx.log.take();
   if (lines.length === 0) return;
-  const { need } = ctx.log;
   // Loaded here: the commands that write nothing to bpm.log do not pay for node:child_process.
   const r = process.getBuiltinModule("node:child_process").spawnSync(ctx.helper(), ["log"], {
     argv0: "bpm-log",

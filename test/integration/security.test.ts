@@ -190,6 +190,24 @@ describe("a symlink planted at bpm.log", { skip: skipUnlessRoot }, () => {
   });
 });
 
+describe("a symlink a job plants at its bpm.log while it runs in the foreground", { skip: skipUnlessRoot }, () => {
+  const root = useRoot("bpmlogrun");
+
+  it("leaves run with the job's own status, says once that bpm.log was not written, and writes nothing through it", () => {
+    const r = root();
+    const victim = join(r.path, "victim");
+    writeFileSync(victim, "untouched\n");
+    // The job's log dir is its own: it swaps bpm.log for a symlink to a host file, then exits 3.
+    r.job("planter", bashJob("planter", `rm -f /var/vcap/sys/log/planter/bpm.log; ln -s ${victim} /var/vcap/sys/log/planter/bpm.log; exit 3`));
+    const res = r.bpm("run", "planter");
+    assert.equal(res.status, 3, res.stderr);
+    const link = join(r.path, "sys", "log", "planter", "bpm.log");
+    assert.match(res.stderr, new RegExp(`^bpm\\.log not written: refusing to open symlink at ${link}$`, "m"));
+    assert.equal(res.stderr.match(/bpm\.log not written/g)?.length, 1, res.stderr);
+    assert.equal(readFileSync(victim, "utf8"), "untouched\n");
+  });
+});
+
 describe("a job that fills the disk it shares with bpm", { skip: skipUnlessRoot }, () => {
   const root = useRoot("fulldisk");
 
