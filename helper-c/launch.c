@@ -219,6 +219,9 @@ int launch_main(int fd) {
      * TERM arrives here and is forwarded like any other. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)) die("set parent-death signal");
     if (plan.pause && fcntl(GO_FD, F_GETFD) < 0) die("startup tracing needs descriptor %d", GO_FD);
+    /* The CLI waits for the report channel to close: nothing we exec (the
+     * pre_start hook, the reaper) may keep it, nor the go-ahead, open. */
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) || (plan.pause && fcntl(GO_FD, F_SETFD, FD_CLOEXEC))) die("close-on-exec for the CLI's descriptors");
     struct state st;
     int have = state_enter(&plan.job, &st, 0);
     if (have && state_running(&st)) {
@@ -235,14 +238,7 @@ int launch_main(int fd) {
     cgroup_made = 1;
 
     /* The job's output comes to us, for its logs and bpm's terminal (our
-     * stdout and stderr). A terminal that goes away (bpm run JOB | head)
-     * must not end us: SIGPIPE is blocked, so such a write fails with EPIPE
-     * instead. Blocked, not ignored: the hook and the job start with no
-     * signal blocked, whereas an ignored one would stay ignored across exec. */
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    if (sigprocmask(SIG_BLOCK, &pipe_set, NULL)) die("sigprocmask");
+     * stdout and stderr; a terminal that goes away is an EPIPE: main.c). */
     int out_log = open_job_log(&plan.job, plan.stdout_log);
     int err_log = open_job_log(&plan.job, plan.stderr_log);
     static struct tee tee;

@@ -22,12 +22,27 @@ static void default_signals(void) {
         if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
 }
 
+/* What a job can close or fill must not end us: a stderr or terminal gone
+ * (bpm stop 2>&1 | head, bpm run JOB | head) or a log grown past the
+ * caller's RLIMIT_FSIZE is an EPIPE or EFBIG to handle, not a death that
+ * leaves the job running. Blocked, not ignored: the hook, the job and the
+ * shell clear their signal mask before exec, whereas an ignored signal
+ * would stay ignored in them. */
+static void block_write_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGXFSZ);
+    if (sigprocmask(SIG_BLOCK, &set, NULL)) die("sigprocmask");
+}
+
 int main(int argc, char **argv) {
     const char *verb = argc > 1 ? argv[1] : "";
     /* Run through /proc/self/fd/N, we would show in ps as "N": take the name
      * the CLI gave (bpm-init, bpm-shell) instead. */
     if (argc > 0 && argv[0][0] && !strchr(argv[0], '/')) prctl(PR_SET_NAME, argv[0], 0, 0, 0);
     default_signals();
+    block_write_signals();
     if (!strcmp(verb, "version")) return write_str(1, HELPER_VERSION " " PLAN_VERSION "\n") ? 1 : 0;
     /* Whatever bpm's caller left open (monit, a script) goes no further: fds
      * 0-2 are all start, stop and log use (and 3, a plan sent on a pipe;

@@ -19,15 +19,18 @@ void tee_open(struct tee *t, int out_log, int err_log, int *out, int *err) {
     *err = p[1][1];
 }
 
-/* One chunk from pipe i: to its log, then to the terminal. */
-static void copy(struct tee *t, int i) {
+/* One chunk from pipe i: to its log, then to the terminal. 1 if there was
+ * one; 0 when nothing waits (EAGAIN) or the pipe is done (then closed). */
+static int copy(struct tee *t, int i) {
     static char buf[64 << 10];
-    ssize_t n = read(t->from[i], buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    ssize_t n;
+    do n = read(t->from[i], buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) return 0;
     if (n <= 0) {
         close(t->from[i]);
         t->from[i] = -1;
-        return;
+        return 0;
     }
     if (t->log[i] >= 0 && write_all(t->log[i], buf, (size_t)n)) {
         close(t->log[i]);
@@ -35,12 +38,12 @@ static void copy(struct tee *t, int i) {
     }
     /* Not closed: 1 and 2 stay ours, or the next descriptor opened would take their place. */
     if (t->to[i] >= 0 && write_all(t->to[i], buf, (size_t)n)) t->to[i] = -1;
+    return 1;
 }
 
-/* Copies until pidfd says its process exited (or, with pidfd -1, until both
- * pipes are at end of file); signals from sigfd go on to pid. */
+/* Copies until pidfd says its process exited; signals from sigfd go on to pid. */
 static void pump(struct tee *t, int pidfd, int sigfd, pid_t pid) {
-    while (pidfd >= 0 || t->from[0] >= 0 || t->from[1] >= 0) {
+    for (;;) {
         /* poll() passes over the negative descriptors. */
         struct pollfd fds[4] = {{t->from[0], POLLIN, 0}, {t->from[1], POLLIN, 0}, {sigfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
         if (poll(fds, 4, -1) < 0) {
@@ -69,8 +72,19 @@ int tee_wait(struct tee *t, pid_t pid, int sigfd) {
     return w;
 }
 
+/* What the job's processes wrote before they died is in the pipes: read
+ * without waiting for an end of file that a process outside the job (a
+ * descriptor it passed on, a pre_start hook's child) could hold back for
+ * ever, while we hold the job's lock. */
 void tee_drain(struct tee *t) {
-    pump(t, -1, -1, 0);
+    for (int i = 0; i < 2; i++) {
+        if (t->from[i] < 0) continue;
+        int flags = fcntl(t->from[i], F_GETFL);
+        if (flags < 0 || fcntl(t->from[i], F_SETFL, flags | O_NONBLOCK)) die("make the job's output pipe non-blocking");
+        while (copy(t, i)) {}
+        if (t->from[i] >= 0) close(t->from[i]);
+        t->from[i] = -1;
+    }
 }
 
 void tee_forget(const struct tee *t) {

@@ -19,7 +19,7 @@ void tee_open(struct tee *t, int out_log, int err_log, int *out, int *err);
 /* Copies while pid (a child) runs, passing each signal read from sigfd
  * (-1: none) on to it; returns its wait status once it is reaped. */
 int tee_wait(struct tee *t, pid_t pid, int sigfd);
-/* Copies until every writer has closed the pipes. */
+/* Once the job's processes are gone: copies what they left in the pipes, without waiting for an end of file. */
 void tee_drain(struct tee *t);
 /* In a child that copies nothing (the container's init): the tee's descriptors closed. */
 void tee_forget(const struct tee *t);

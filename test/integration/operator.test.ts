@@ -114,6 +114,26 @@ describe("bpm run", { skip: skipUnlessRoot }, () => {
     assert.equal(r.log("hooked", "hooked", "stderr"), "hook-err\n");
   });
 
+  it("returns with the job's status though a pre_start hook's child still holds the output pipes, and leaves the job's lock free", () => {
+    const r = root();
+    const hook = `${r.path}/jobs/lingering/bin/pre-start`;
+    const child = `${r.path}/hook-child.pid`;
+    mkdirSync(`${r.path}/jobs/lingering/bin`, { recursive: true });
+    // The hook leaves a process on the host, outside the job's cgroup, holding what the hook wrote to.
+    writeFileSync(hook, `#!/bin/bash\nsleep 300 &\necho $! > ${child}\necho hook done\n`, { mode: 0o755 });
+    r.job("lingering", bashJob("lingering", "echo job; exit 4", `  hooks: {pre_start: ${hook}}\n`));
+    try {
+      const res = spawnSync(BPM, ["run", "lingering"], { env: { ...process.env, BPM_BOSH_ROOT: r.path }, encoding: "utf8", timeout: 60_000 });
+      assert.equal(res.signal, null, "bpm run waited for the hook's child to close its output");
+      assert.equal(res.status, 4, res.stderr);
+      assert.equal(res.stdout, "hook done\njob\n");
+      const stop = r.bpm("stop", "lingering");
+      assert.equal(stop.status, 0, stop.stderr);
+    } finally {
+      if (existsSync(child)) process.kill(Number(readFileSync(child, "utf8")), "SIGKILL");
+    }
+  });
+
   it("shows output as it comes, not at exit", async () => {
     const r = root();
     r.job("slow", bashJob("slow", "echo first; exec sleep 30"));

@@ -61,6 +61,22 @@ describe("stop always stops: what a job plants at its bpm.log", { skip: skipUnle
     });
   }
 
+  it("stops a job whose bpm.log is a directory when nobody reads bpm's stderr any more (no death by SIGPIPE)", async () => {
+    const r = root();
+    const job = "deafstop";
+    const pid = await started(r, job);
+    const log = `${r.path}/sys/log/${job}/bpm.log`;
+    rmSync(log);
+    mkdirSync(log);
+    const stop = spawn(BPM, ["stop", job], { env: { ...process.env, BPM_BOSH_ROOT: r.path }, stdio: ["ignore", "ignore", "pipe"] });
+    // The reading end goes before bpm has booted: its "bpm.log not written" meets a pipe nobody reads.
+    stop.stderr!.destroy();
+    const [code, signal] = await new Promise<[number | null, string | null]>((res) => stop.on("exit", (c, s) => res([c, s])));
+    assert.deepEqual([code, signal], [0, null]);
+    assert.ok(!alive(pid), "the process is gone");
+    assert.match(r.bpm("list").stdout, new RegExp(`^${job} +- +stopped$`, "m"));
+  });
+
   it("stops a job whose bpm.log is a FIFO the job made and holds open for reading", async () => {
     const r = root();
     const job = "fiforeader";
