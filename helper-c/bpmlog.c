@@ -147,9 +147,7 @@ void bpmlog_command_failed(const char *prefix, const char *msg) {
     json_text(extra, sizeof extra, "error", msg);
     bpmlog("error", "failed", extra);
     bpmlog("info", "complete", NULL);
-    char line[1400];
-    int n = snprintf(line, sizeof line, "Error: %s%s\n", prefix ? prefix : "", msg);
-    if (n > 0) write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    write_line(2, "Error: %s%s\n", prefix ? prefix : "", msg);
     _exit(1);
 }
 
